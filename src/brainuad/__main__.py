@@ -1,0 +1,5 @@
+"""``python -m brainuad`` runs the command line."""
+
+from brainuad.cli.main import entry
+
+entry()

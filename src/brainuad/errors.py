@@ -1,0 +1,46 @@
+"""Exceptions raised by brainuad.
+
+Every error caused by a user's input derives from :class:`BrainUADError`. Its message is one line
+that says what was expected, what was found and which file was involved; the CLI prints it to
+stderr and exits with status 2 instead of showing a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class BrainUADError(Exception):
+    """Base class of every user-facing brainuad error (bad file, bad manifest, bad config...)."""
+
+
+class InputFileError(BrainUADError, ValueError):
+    """A file given by the user is missing, unreadable or does not hold what was expected."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class ManifestError(BrainUADError, ValueError):
+    """A cohort manifest or BIDS folder has one or more problems (all collected in one report)."""
+
+    def __init__(self, source: str | Path, problems: list[str]) -> None:
+        self.source = Path(source)
+        self.problems = list(problems)
+        n = len(self.problems)
+        head = f"{self.source}: {n} problem{'s' if n != 1 else ''} in cohort"
+        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+class ConfigError(BrainUADError, ValueError):
+    """A configuration file or option value is invalid."""
+
+
+class CacheError(BrainUADError, ValueError):
+    """A preprocessed cache is missing, incomplete or does not match what was expected."""
+
+
+class CheckpointError(BrainUADError, ValueError):
+    """A checkpoint or model bundle is missing, tampered with or incompatible."""

@@ -1,0 +1,286 @@
+"""Cohort manifests (CSV/TSV) and BIDS folders.
+
+A manifest has one row per scan with the columns ``subject_id``, ``image`` and ``age``, and the
+optional columns ``label`` (0 = normal, 1 = anomalous; empty means normal), ``mask`` (a brain
+mask), ``split`` (``train``/``val``/``test``) and ``lesion_mask``. Paths are relative to the
+manifest's folder. Other columns are kept in :attr:`Subject.extra`.
+
+A BIDS folder is read from ``participants.tsv`` (``participant_id``, ``age``, optional
+``label``) and ``sub-*/[ses-*/]anat/*_T1w.nii[.gz]``.
+
+Validation collects every problem of the cohort into one :class:`~brainuad.errors.ManifestError`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from brainuad.errors import InputFileError, ManifestError
+from brainuad.io.atomic import write_text_atomic
+from brainuad.io.nifti import is_nifti_path
+
+REQUIRED_COLUMNS = ("subject_id", "image", "age")
+OPTIONAL_COLUMNS = ("label", "mask", "split", "lesion_mask")
+PATH_COLUMNS = ("image", "mask", "lesion_mask")
+SPLITS = ("train", "val", "test")
+MAX_AGE = 120.0
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One scan of a cohort. ``age`` is ``None`` only when the cohort allows missing ages."""
+
+    subject_id: str
+    image: Path
+    age: float | None
+    label: int = 0
+    mask: Path | None = None
+    split: str | None = None
+    lesion_mask: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A validated list of subjects and where they were read from."""
+
+    subjects: tuple[Subject, ...]
+    source: Path
+
+    def __len__(self) -> int:
+        return len(self.subjects)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.subjects)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.subject_id for s in self.subjects]
+
+    def by_id(self) -> dict[str, Subject]:
+        return {s.subject_id: s for s in self.subjects}
+
+
+def read_cohort(path: str | Path, *, require_age: bool = True, check_files: bool = True) -> Cohort:
+    """Read a manifest file (``.csv``/``.tsv``) or a BIDS folder, validating every row."""
+    path = Path(path)
+    if path.is_dir():
+        return read_bids(path, require_age=require_age)
+    return read_manifest(path, require_age=require_age, check_files=check_files)
+
+
+def read_manifest(
+    path: str | Path, *, require_age: bool = True, check_files: bool = True
+) -> Cohort:
+    """Read and validate a CSV/TSV manifest; raise :class:`ManifestError` listing all problems."""
+    path = Path(path)
+    if not path.exists():
+        raise InputFileError(path, "manifest not found (expected a CSV/TSV file or a BIDS folder)")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, "manifest is not UTF-8 text (expected CSV or TSV)") from exc
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise ManifestError(path, ["manifest is empty (expected a header and one row per scan)"])
+    delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if not require_age and "age" in missing:
+        missing.remove("age")
+    if missing:
+        raise ManifestError(
+            path, [f"missing column(s) {', '.join(missing)}; found columns: {', '.join(header)}"]
+        )
+    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    return _build_cohort(rows, path, path.parent, require_age=require_age, check_files=check_files)
+
+
+def read_bids(root: str | Path, *, require_age: bool = True) -> Cohort:
+    """Read a BIDS dataset: ``participants.tsv`` ages plus every ``*_T1w.nii[.gz]`` in ``anat``."""
+    root = Path(root)
+    participants = root / "participants.tsv"
+    if not participants.exists():
+        raise InputFileError(root, "not a BIDS dataset: participants.tsv not found")
+    lines = [ln for ln in participants.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    reader = csv.DictReader(lines, delimiter="\t")
+    header = reader.fieldnames or []
+    if "participant_id" not in header or (require_age and "age" not in header):
+        raise ManifestError(
+            participants,
+            [f"expected columns participant_id and age, found: {', '.join(header)}"],
+        )
+    info = {row["participant_id"].strip(): row for row in reader}
+    rows: list[dict[str, str]] = []
+    problems: list[str] = []
+    for pid, row in sorted(info.items()):
+        images = sorted(
+            p
+            for pattern in ("anat/*_T1w.nii*", "ses-*/anat/*_T1w.nii*")
+            for p in (root / pid).glob(pattern)
+            if is_nifti_path(p)
+        )
+        if not images:
+            problems.append(f"{pid}: no anat/*_T1w.nii[.gz] found under {root / pid}")
+        for img in images:
+            sid = img.name.split("_T1w")[0]
+            rows.append(
+                {
+                    "subject_id": sid,
+                    "image": str(img.relative_to(root)),
+                    "age": (row.get("age") or "").strip(),
+                    "label": (row.get("label") or "").strip(),
+                    "participant_id": pid,
+                }
+            )
+    for sub in sorted(p.name for p in root.glob("sub-*") if p.is_dir()):
+        if sub not in info:
+            problems.append(f"{sub}: folder exists but is not listed in participants.tsv")
+    if problems:
+        raise ManifestError(participants, problems)
+    return _build_cohort(rows, root, root, require_age=require_age, check_files=True)
+
+
+def _build_cohort(
+    rows: Sequence[dict[str, str]],
+    source: Path,
+    base: Path,
+    *,
+    require_age: bool,
+    check_files: bool,
+) -> Cohort:
+    problems: list[str] = []
+    subjects: list[Subject] = []
+    seen: dict[str, int] = {}
+    if not rows:
+        raise ManifestError(source, ["no scans listed (expected one row per scan)"])
+    for lineno, row in enumerate(rows, start=2):
+        where = f"row {lineno}"
+        sid = row.get("subject_id", "")
+        if not sid:
+            problems.append(f"{where}: empty subject_id")
+            continue
+        where = f"row {lineno} ({sid})"
+        if sid in seen:
+            problems.append(f"{where}: duplicate subject_id (first seen on row {seen[sid]})")
+        seen.setdefault(sid, lineno)
+
+        paths: dict[str, Path | None] = {}
+        for col in PATH_COLUMNS:
+            value = row.get(col, "")
+            if not value:
+                paths[col] = None
+                if col == "image":
+                    problems.append(f"{where}: empty image path")
+                continue
+            p = Path(value)
+            p = p if p.is_absolute() else base / p
+            paths[col] = p
+            if check_files and not p.exists():
+                problems.append(f"{where}: {col} file not found: {p}")
+            elif not is_nifti_path(p):
+                problems.append(f"{where}: {col} must be a .nii or .nii.gz file, found {p.name}")
+
+        age = _parse_age(row.get("age", ""), where, require_age, problems)
+        label = _parse_label(row.get("label", ""), where, problems)
+        split = row.get("split", "") or None
+        if split is not None and split not in SPLITS:
+            problems.append(f"{where}: split must be one of {', '.join(SPLITS)}, found {split!r}")
+        if split == "train" and label == 1:
+            problems.append(f"{where}: anomalous scans (label 1) cannot be in the train split")
+        extra = {
+            k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k
+        }
+        if paths.get("image") is not None:
+            subjects.append(
+                Subject(
+                    subject_id=sid,
+                    image=paths["image"],  # type: ignore[arg-type]
+                    age=age,
+                    label=label,
+                    mask=paths.get("mask"),
+                    split=split,
+                    lesion_mask=paths.get("lesion_mask"),
+                    extra=extra,
+                )
+            )
+    if problems:
+        raise ManifestError(source, problems)
+    return Cohort(tuple(subjects), source)
+
+
+def _parse_age(value: str, where: str, required: bool, problems: list[str]) -> float | None:
+    if value == "" or value.lower() in ("n/a", "na", "nan"):
+        if required:
+            problems.append(f"{where}: missing age")
+        return None
+    try:
+        age = float(value)
+    except ValueError:
+        problems.append(f"{where}: age must be a number of years, found {value!r}")
+        return None
+    if not math.isfinite(age) or age < 0:
+        problems.append(f"{where}: age must be >= 0 years, found {value}")
+        return None
+    if age > MAX_AGE:
+        problems.append(f"{where}: age must be <= {MAX_AGE:g} years, found {value}")
+        return None
+    return age
+
+
+def _parse_label(value: str, where: str, problems: list[str]) -> int:
+    if value == "":
+        return 0
+    if value in ("0", "1", "0.0", "1.0"):
+        return int(float(value))
+    problems.append(f"{where}: label must be 0 (normal) or 1 (anomalous), found {value!r}")
+    return 0
+
+
+def write_manifest(path: str | Path, subjects: Iterable[Subject]) -> Path:
+    """Write subjects as a CSV manifest (paths relative to the manifest's folder), atomically."""
+    path = Path(path)
+    subjects = list(subjects)
+    base = path.parent.resolve()
+    extra_cols = sorted({k for s in subjects for k in s.extra})
+    cols = ["subject_id", "image", "age", "label"]
+    for opt in ("mask", "split", "lesion_mask"):
+        if any(getattr(s, opt) is not None for s in subjects):
+            cols.append(opt)
+    cols += extra_cols
+
+    def rel(p: Path | None) -> str:
+        if p is None:
+            return ""
+        try:
+            return str(Path(p).resolve().relative_to(base))
+        except ValueError:
+            return str(Path(p).resolve())
+
+    lines = [",".join(cols)]
+    for s in subjects:
+        values = {
+            "subject_id": s.subject_id,
+            "image": rel(s.image),
+            "age": "" if s.age is None else f"{s.age:g}",
+            "label": str(s.label),
+            "mask": rel(s.mask),
+            "split": s.split or "",
+            "lesion_mask": rel(s.lesion_mask),
+            **s.extra,
+        }
+        lines.append(",".join(_csv_cell(values.get(c, "")) for c in cols))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _csv_cell(value: str) -> str:
+    value = str(value)
+    if any(ch in value for ch in ',"\n'):
+        return '"' + value.replace('"', '""') + '"'
+    return value
