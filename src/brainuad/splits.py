@@ -39,7 +39,9 @@ def parse_sizes(text: str, n_parts: int, what: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError as exc:
-        raise ConfigError(f"{what}: expected {n_parts} comma-separated numbers, found {text!r}") from exc
+        raise ConfigError(
+            f"{what}: expected {n_parts} comma-separated numbers, found {text!r}"
+        ) from exc
     if len(values) != n_parts or any(v < 0 for v in values) or sum(values) <= 0:
         raise ConfigError(
             f"{what}: expected {n_parts} non-negative comma-separated numbers, found {text!r}"
@@ -151,6 +153,8 @@ def read_splits(path: str | Path) -> dict[str, str]:
         cells = line.split(",")
         sid, split = cells[i_id].strip(), cells[i_split].strip()
         if split not in SPLITS:
-            raise InputFileError(path, f"row {lineno}: split must be train/val/test, found {split!r}")
+            raise InputFileError(
+                path, f"row {lineno}: split must be train/val/test, found {split!r}"
+            )
         out[sid] = split
     return out

@@ -7,8 +7,14 @@ from pathlib import Path
 import typer
 
 from brainuad.io.manifest import read_cohort
-from brainuad.splits import PAPER_ANOMALOUS, PAPER_HEALTHY, SplitSpec, assign_splits, parse_sizes
-from brainuad.splits import write_splits
+from brainuad.splits import (
+    PAPER_ANOMALOUS,
+    PAPER_HEALTHY,
+    SplitSpec,
+    assign_splits,
+    parse_sizes,
+    write_splits,
+)
 
 _DEF_H = ",".join(str(v) for v in PAPER_HEALTHY)
 _DEF_A = ",".join(str(v) for v in PAPER_ANOMALOUS)
@@ -52,7 +58,9 @@ def split(
         n_anom = sum(s.label for s in members)
         ages = [s.age for s in members if s.age is not None]
         mean = f"{sum(ages) / len(ages):.1f}" if ages else "-"
-        typer.echo(f"{name:>5}: {len(members) - n_anom:5d} normal {n_anom:5d} anomalous  mean age {mean}")
+        typer.echo(
+            f"{name:>5}: {len(members) - n_anom:5d} normal {n_anom:5d} anomalous  mean age {mean}"
+        )
     typer.echo(f"wrote {out}")
 
 

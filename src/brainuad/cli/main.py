@@ -94,14 +94,30 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return int(exc.exit_code)
+    except Exception as exc:  # click usage errors (bad option, missing argument)
+        if isinstance(exc, _click_exception_types()):
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     return 0
+
+
+def _click_exception_types() -> tuple[type[BaseException], ...]:
+    """Click's exception class: vendored inside newer typer releases, a dependency in older."""
+    types: list[type[BaseException]] = []
+    try:
+        from typer._click.exceptions import ClickException as Vendored  # type: ignore
+
+        types.append(Vendored)
+    except ImportError:
+        pass
+    try:
+        from click import ClickException
+
+        types.append(ClickException)
+    except ImportError:
+        pass
+    return tuple(types)
 
 
 def entry() -> None:

@@ -74,7 +74,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
     """Serialise ``obj`` as JSON (sorted keys, trailing newline) to ``path`` atomically."""
-    write_text_atomic(path, json.dumps(obj, indent=indent, sort_keys=True, default=_json_default) + "\n")
+    write_text_atomic(
+        path, json.dumps(obj, indent=indent, sort_keys=True, default=_json_default) + "\n"
+    )
 
 
 def _json_default(obj: Any) -> Any:

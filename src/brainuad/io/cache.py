@@ -84,7 +84,13 @@ class Cache:
         subjects = self.subjects.copy()
         subjects["split"] = [splits[s] for s in subjects["subject_id"]]
         return Cache(
-            self.root, self.volumes, self.masks, subjects, self.settings, self.fingerprint, self.meta
+            self.root,
+            self.volumes,
+            self.masks,
+            subjects,
+            self.settings,
+            self.fingerprint,
+            self.meta,
         )
 
 
@@ -101,7 +107,9 @@ def open_cache(root: str | Path, *, expected_fingerprint: str | None = None) -> 
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CacheError(f"{meta_path}: corrupt cache record ({exc})") from exc
     if meta.get("format") != CACHE_FORMAT:
-        raise CacheError(f"{meta_path}: expected format {CACHE_FORMAT!r}, found {meta.get('format')!r}")
+        raise CacheError(
+            f"{meta_path}: expected format {CACHE_FORMAT!r}, found {meta.get('format')!r}"
+        )
     if meta.get("format_version") != CACHE_FORMAT_VERSION:
         raise CacheError(
             f"{meta_path}: cache format version {meta.get('format_version')} is not supported "

@@ -193,9 +193,7 @@ def _build_cohort(
             problems.append(f"{where}: split must be one of {', '.join(SPLITS)}, found {split!r}")
         if split == "train" and label == 1:
             problems.append(f"{where}: anomalous scans (label 1) cannot be in the train split")
-        extra = {
-            k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k
-        }
+        extra = {k: v for k, v in row.items() if k not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS and k}
         if paths.get("image") is not None:
             subjects.append(
                 Subject(

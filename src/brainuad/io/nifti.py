@@ -78,9 +78,13 @@ def load_volume(
         img = img.slicer[..., 0]
         shape = img.shape
     if len(shape) == 4:
-        raise InputFileError(path, f"expected one 3D volume, found a 4D series of {shape[3]} volumes")
+        raise InputFileError(
+            path, f"expected one 3D volume, found a 4D series of {shape[3]} volumes"
+        )
     if len(shape) != 3:
-        raise InputFileError(path, f"expected a 3D volume, found {len(shape)}D data of shape {shape}")
+        raise InputFileError(
+            path, f"expected a 3D volume, found {len(shape)}D data of shape {shape}"
+        )
     if min(shape) < 2:
         raise InputFileError(path, f"expected a 3D volume, found a single slice of shape {shape}")
 

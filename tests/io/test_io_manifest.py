@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from brainuad.errors import InputFileError, ManifestError
+from brainuad.io.manifest import read_cohort, read_manifest, write_manifest
+from conftest import blob_volume, write_manifest_rows
+
+
+def test_reads_manifest_with_relative_paths(small_cohort: Path) -> None:
+    cohort = read_manifest(small_cohort)
+    assert len(cohort) == 6
+    assert cohort.ids == [f"s{i}" for i in range(6)]
+    assert [s.label for s in cohort] == [0, 0, 0, 0, 1, 1]
+    assert all(s.image.is_absolute() and s.image.exists() for s in cohort)
+    assert cohort.subjects[2].age == 40.0
+
+
+def test_tsv_and_missing_label_means_normal(tmp_path: Path, nifti_file: Path) -> None:
+    path = tmp_path / "m.tsv"
+    path.write_text("subject_id\timage\tage\tsite\nA\timg.nii.gz\t33.5\tX\n")
+    cohort = read_cohort(path)
+    assert cohort.subjects[0].label == 0
+    assert cohort.subjects[0].extra == {"site": "X"}
+
+
+def test_all_problems_are_reported_together(tmp_path: Path, nifti_file: Path) -> None:
+    rows = [
+        {"subject_id": "a", "image": "img.nii.gz", "age": "30", "label": "0"},
+        {"subject_id": "a", "image": "img.nii.gz", "age": "31", "label": "0"},
+        {"subject_id": "b", "image": "nope.nii.gz", "age": "40", "label": "0"},
+        {"subject_id": "c", "image": "img.nii.gz", "age": "", "label": "0"},
+        {"subject_id": "d", "image": "img.nii.gz", "age": "old", "label": "0"},
+        {"subject_id": "e", "image": "img.nii.gz", "age": "-3", "label": "0"},
+        {"subject_id": "f", "image": "img.nii.gz", "age": "130", "label": "0"},
+        {"subject_id": "g", "image": "img.nii.gz", "age": "50", "label": "2"},
+    ]
+    path = write_manifest_rows(tmp_path, rows)
+    with pytest.raises(ManifestError, match="7 problems") as info:
+        read_manifest(path)
+    text = str(info.value)
+    for expected in (
+        "duplicate subject_id",
+        "image file not found",
+        "missing age",
+        "age must be a number",
+        "age must be >= 0",
+        "age must be <= 120",
+        "label must be 0 (normal) or 1 (anomalous)",
+    ):
+        assert expected in text
+    assert str(path) in text.splitlines()[0]
+
+
+def test_missing_columns_and_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("id,image\nx,y.nii\n")
+    with pytest.raises(ManifestError, match="missing column.*subject_id.*age"):
+        read_manifest(path)
+    with pytest.raises(InputFileError, match="manifest not found"):
+        read_manifest(tmp_path / "absent.csv")
+
+
+def test_age_optional_when_not_required(tmp_path: Path, nifti_file: Path) -> None:
+    path = write_manifest_rows(tmp_path, [{"subject_id": "a", "image": "img.nii.gz", "age": ""}])
+    assert read_manifest(path, require_age=False).subjects[0].age is None
+
+
+def _bids(root: Path, with_session: bool) -> None:
+    (root / "participants.tsv").write_text("participant_id\tage\nsub-01\t34\nsub-02\t71\n")
+    for sub in ("sub-01", "sub-02"):
+        anat = root / sub / ("ses-1/anat" if with_session else "anat")
+        anat.mkdir(parents=True)
+        prefix = f"{sub}_ses-1" if with_session else sub
+        img = nib.Nifti1Image(blob_volume(), np.eye(4))
+        nib.save(img, str(anat / f"{prefix}_T1w.nii.gz"))
+
+
+@pytest.mark.parametrize("with_session", [False, True])
+def test_bids_dataset(tmp_path: Path, with_session: bool) -> None:
+    _bids(tmp_path, with_session)
+    cohort = read_cohort(tmp_path)
+    assert [s.age for s in cohort] == [34.0, 71.0]
+    expected = ["sub-01_ses-1", "sub-02_ses-1"] if with_session else ["sub-01", "sub-02"]
+    assert cohort.ids == expected
+
+
+def test_bids_problems(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="participants.tsv not found"):
+        read_cohort(tmp_path)
+    _bids(tmp_path, False)
+    (tmp_path / "sub-03" / "anat").mkdir(parents=True)
+    with pytest.raises(ManifestError, match="sub-03: folder exists but is not listed"):
+        read_cohort(tmp_path)
+
+
+def test_write_manifest_round_trip(small_cohort: Path, tmp_path: Path) -> None:
+    cohort = read_manifest(small_cohort)
+    out = write_manifest(tmp_path / "copy.csv", cohort.subjects)
+    again = read_manifest(out)
+    assert again.subjects == cohort.subjects
