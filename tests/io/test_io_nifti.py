@@ -102,3 +102,18 @@ def test_truncated_gzip_is_rejected(nifti_file: Path, tmp_path: Path) -> None:
     cut.write_bytes(gzip.compress(raw)[: len(gzip.compress(raw)) // 2])
     with pytest.raises(InputFileError, match="cut.nii.gz: .*(truncated|corrupt)"):
         load_volume(cut)
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    from brainuad.io.atomic import atomic_dir
+
+    out = save_volume(tmp_path / "p.nii.gz", blob_volume(), np.eye(4))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask
+    with atomic_dir(tmp_path / "d") as tmp:
+        (tmp / "x.txt").write_text("x")
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask

@@ -50,6 +50,7 @@ from brainuad.evaluation.report import (
     format_comparisons,
     format_score_table,
     format_table1,
+    format_table1_from_dict,
     write_metrics,
 )
 from brainuad.evaluation.scores_table import read_scores, validate_scores_frame
@@ -90,6 +91,7 @@ __all__ = [
     "format_comparisons",
     "format_score_table",
     "format_table1",
+    "format_table1_from_dict",
     "grid_search_combined",
     "pair_count_grid",
     "paired_auc_test",

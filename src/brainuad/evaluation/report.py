@@ -131,6 +131,31 @@ def format_table1(study: StudyEvaluation) -> str:
     return _render(TABLE1_HEADER, rows)
 
 
+def format_table1_from_dict(doc: dict) -> str:
+    """:func:`format_table1` from a loaded ``metrics.json`` document (schema 1)."""
+
+    def iv(d: dict) -> Interval:
+        return Interval(float(d["value"]), float(d["ci_low"]), float(d["ci_high"]))
+
+    def err(d: dict | None) -> AgeError | None:
+        return None if d is None else AgeError(float(d["mean"]), float(d["sd"]), int(d["n"]))
+
+    rows = []
+    for m in doc["methods"]:
+        head = m["scores"][m.get("headline_score", "combined")]
+        rows.append(
+            (
+                m["method"],
+                _pct(iv(head["auc"])),
+                _pct(iv(head["auprc"])),
+                _pct(iv(head["spec100"])),
+                _mae(err(m.get("mae_a"))),
+                _mae(err(m.get("mae_n"))),
+            )
+        )
+    return _render(TABLE1_HEADER, rows)
+
+
 def format_score_table(study: StudyEvaluation) -> str:
     """Test AUC (%) of every score of every method (the paper's Figure 2 as a table)."""
     header = ("Method", "L_rec", "L_KL", "L_age", "combined", "alpha", "gamma")

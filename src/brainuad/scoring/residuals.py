@@ -1,0 +1,76 @@
+"""Per-subject anomaly scores from one forward pass of a trained VAE (paper §2.2, eq. 3).
+
+For a volume ``x`` with brain mask ``m``, the model (in eval mode, so ``z = mu``) returns the
+reconstruction ``x~``, the posterior ``mu, logvar`` and, for VAE-a_p, a predicted age ``a_p``:
+
+- ``rec`` = L_rec = mean over brain voxels of ``|x - x~|`` (mean, not sum, so that scans with
+  different brain volumes are comparable);
+- ``kl`` = L_KL = ``0.5 * sum_i (mu_i^2 + exp(logvar_i) - logvar_i - 1)``, the KL divergence of
+  ``q(z|x)`` from ``N(0, I)`` summed over latent dimensions;
+- ``age_pred`` = ``a_p`` in years and ``age_abs_error`` = L_age = ``|a_p - a_c|`` (VAE-a_p only).
+
+Higher is more anomalous for every score. The voxel-wise map is ``|x - x~|`` inside the mask,
+optionally smoothed with a Gaussian.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.ndimage import gaussian_filter
+from torch import nn
+
+
+@dataclass(frozen=True)
+class BatchScores:
+    """Scores of a batch of B subjects; ``age_pred`` is None for models without an age head."""
+
+    rec: np.ndarray
+    kl: np.ndarray
+    age_pred: np.ndarray | None
+    residual: np.ndarray | None  # (B, X, Y, Z) |x - x~| * mask, when requested
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions."""
+    return 0.5 * torch.sum(mu.pow(2) + logvar.exp() - logvar - 1.0, dim=1)
+
+
+@torch.no_grad()
+def score_batch(
+    model: nn.Module,
+    volumes: np.ndarray,
+    masks: np.ndarray,
+    ages: np.ndarray | None,
+    *,
+    device: torch.device | str = "cpu",
+    keep_residuals: bool = False,
+) -> BatchScores:
+    """Score a batch: ``volumes``/``masks`` are (B, X, Y, Z); ``ages`` (B,) years or None."""
+    model.eval()
+    dev = torch.device(device)
+    x = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32)).to(dev)[:, None]
+    m = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32)).to(dev)[:, None]
+    age_t = None if ages is None else torch.as_tensor(np.asarray(ages, np.float32), device=dev)
+    out = model(x, age=age_t)
+    residual = (x - out.recon).abs() * m
+    n_brain = m.sum(dim=(1, 2, 3, 4)).clamp_min(1.0)
+    rec = residual.sum(dim=(1, 2, 3, 4)) / n_brain
+    kl = kl_to_standard_normal(out.mu.flatten(1), out.logvar.flatten(1))
+    age_pred = None if out.age_pred is None else out.age_pred.reshape(-1).float().cpu().numpy()
+    return BatchScores(
+        rec=rec.float().cpu().numpy(),
+        kl=kl.float().cpu().numpy(),
+        age_pred=age_pred,
+        residual=residual[:, 0].float().cpu().numpy() if keep_residuals else None,
+    )
+
+
+def anomaly_map(residual: np.ndarray, mask: np.ndarray, sigma: float = 1.0) -> np.ndarray:
+    """Smoothed voxel-wise anomaly map: Gaussian-filtered residual, zero outside the mask."""
+    res = np.asarray(residual, dtype=np.float32)
+    if sigma > 0:
+        res = gaussian_filter(res, sigma=sigma, mode="constant")
+    return (res * (np.asarray(mask) > 0)).astype(np.float32)
