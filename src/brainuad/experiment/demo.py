@@ -52,7 +52,8 @@ def ensure_cohort(out: Path, demo: DemoConfig, *, progress: bool, log: Log) -> P
             log(f"[synth] reusing the cohort in {cohort_dir}")
             return manifest
     log(
-        f"[synth] {demo.n_normal} normal + {demo.n_anomalous} anomalous synthetic heads -> {cohort_dir}"
+        f"[synth] {demo.n_normal} normal + {demo.n_anomalous} anomalous synthetic heads"
+        f" -> {cohort_dir}"
     )
     manifest = generate_cohort(
         cohort_dir,

@@ -176,7 +176,8 @@ def _train(
     if not resume and run_dir.exists():
         shutil.rmtree(run_dir)  # settings or data changed: the old run is stale
     log(
-        f"[{stage}] {'resuming' if resume else 'training'} ({tcfg.preset} preset, {tcfg.epochs} epochs)"
+        f"[{stage}] {'resuming' if resume else 'training'}"
+        f" ({tcfg.preset} preset, {tcfg.epochs} epochs)"
     )
     started = state.start(stage, fp)
     try:
