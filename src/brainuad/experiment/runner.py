@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from brainuad.errors import BrainUADError, CacheError
+from brainuad.errors import CacheError, ConfigError
 from brainuad.experiment.config import StudyConfig, dump_study_config
 from brainuad.experiment.state import RunState, file_digest, fingerprint, package_versions
 from brainuad.io.atomic import atomic_path, write_text_atomic
@@ -78,9 +78,9 @@ def _preprocess(
 
     cache_dir = config.output / "cache"
     try:
-        prep_cfg = PreprocessConfig(**config.preprocess)
-    except TypeError as exc:
-        raise BrainUADError(f"{config.output / 'config.yaml'}: preprocess: {exc}") from exc
+        prep_cfg = PreprocessConfig.from_mapping(config.preprocess)
+    except ConfigError as exc:
+        raise ConfigError(f"{config.output / 'config.yaml'}: preprocess: {exc}") from exc
     cohort = read_cohort(config.cohort)
     log(f"[preprocess] {len(cohort)} scans from {config.cohort}")
     started = state.start("preprocess", fingerprint(prep_cfg.settings(), cohort.ids))
@@ -104,7 +104,13 @@ def _preprocess(
 
 
 def _cache_fp(cache: Cache) -> str:
-    return file_digest(cache.root / "cache.json")
+    """Content fingerprint of a cache: settings + which inputs (by hash) it holds, in order.
+
+    The cache files are rewritten with new names on every preprocessing run, so their bytes
+    are no use here; the per-subject input hashes identify the content."""
+    table = cache.subjects
+    cols = [c for c in ("subject_id", "age", "label", "input_hash") if c in table]
+    return fingerprint(cache.fingerprint, table[cols].astype(str).to_numpy().tolist())
 
 
 def _split(
