@@ -8,7 +8,7 @@ import pytest
 
 from brainuad import __version__
 from brainuad.cli.main import main
-from conftest import write_manifest_rows
+from uad_testing import write_manifest_rows
 
 
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from brainuad.errors import InputFileError, ManifestError
 from brainuad.io.manifest import read_cohort, read_manifest, write_manifest
-from conftest import blob_volume, write_manifest_rows
+from uad_testing import blob_volume, write_manifest_rows
 
 
 def test_reads_manifest_with_relative_paths(small_cohort: Path) -> None:

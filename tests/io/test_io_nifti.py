@@ -9,7 +9,7 @@ import pytest
 
 from brainuad.errors import InputFileError
 from brainuad.io import load_volume, save_volume
-from conftest import blob_volume
+from uad_testing import blob_volume
 
 
 def _save(path: Path, data: np.ndarray, affine: np.ndarray | None = None) -> Path:

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        app(args=args, prog_name="brainuad", standalone_mode=False)
+        rv = app(args=args, prog_name="brainuad", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()  # type: ignore[attr-defined]
             return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def _click_exception_types() -> tuple[type[BaseException], ...]:
