@@ -1,0 +1,85 @@
+"""``brainuad preprocess``: raw T1 scans of a cohort -> the model-ready cache."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from brainuad.preprocessing import load_config, preprocess_cohort
+
+_HELP = "\n\n".join(
+    [
+        "Preprocess a cohort of T1 scans into CACHE_DIR (paper section 2.1).",
+        "Per scan: reorient to RAS+, 1 mm isotropic, skull stripping (deepbet CNN, offline), "
+        "affine registration to the MNI152 brain with a similarity check, one resampling onto a "
+        "160x192x166 grid of 1 mm voxels, N4 bias-field correction, curvature-flow denoising, "
+        "percentile standardisation to [0, 1] inside the brain, anti-aliased 2.5x downsampling "
+        "to 64x77x66.",
+        "Re-running adds new subjects and reuses unchanged ones (CACHE_DIR/subjects/). A subject "
+        "that fails is listed in CACHE_DIR/errors.csv and the summary while the others go on; "
+        "the cache is switched over atomically at the end.",
+        "Exit status: 0 when the cache was written (1 with --strict if any subject failed), 1 "
+        "when no subject succeeded, 2 for bad input files or settings.",
+    ]
+)
+
+
+def preprocess(
+    cohort: Path = typer.Argument(
+        ..., metavar="MANIFEST_OR_BIDS", help="Cohort manifest (CSV/TSV) or BIDS dataset folder."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Cache folder to create or update."),
+    jobs: int | None = typer.Option(
+        None, "--jobs", "-j", min=1, help="Worker processes (default: number of CPU cores)."
+    ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        help="YAML/JSON file of preprocessing settings (keys of "
+        "PreprocessConfig, e.g. skull_strip, register, n4, denoise, crop_shape, target_shape).",
+    ),
+    skull_strip: str | None = typer.Option(
+        None,
+        "--skull-strip",
+        help="deepbet (CNN, default) | mask (manifest 'mask' column) | "
+        "none (already skull-stripped, e.g. BraTS). Overrides the config file.",
+    ),
+    register: bool | None = typer.Option(
+        None, "--register/--no-register", help="Affine registration to the MNI152 brain."
+    ),
+    n4: bool | None = typer.Option(None, "--n4/--no-n4", help="N4 bias-field correction."),
+    denoise: bool | None = typer.Option(
+        None, "--denoise/--no-denoise", help="Curvature-flow denoising."
+    ),
+    qc: bool = typer.Option(
+        False, "--qc", help="Also write CACHE_DIR/qc/montage.png (mid-slices) and qc/qc.csv."
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 if any subject failed."),
+    progress: bool | None = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar (default: when stderr is a TTY)."
+    ),
+) -> None:
+    cfg = load_config(config, skull_strip=skull_strip, register=register, n4=n4, denoise=denoise)
+    show = sys.stderr.isatty() if progress is None else progress
+    report = preprocess_cohort(cohort, out, config=cfg, jobs=jobs, progress=show, qc=qc)
+    typer.echo(report.summary())
+    if report.n_ok == 0:
+        typer.echo(f"error: no subject could be preprocessed; see {report.errors_path}", err=True)
+        raise typer.Exit(1)
+    if strict and report.failures:
+        typer.echo(
+            f"error: {len(report.failures)} subject(s) failed (--strict); see {report.errors_path}",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
+preprocess.__doc__ = _HELP
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``brainuad preprocess`` to the CLI."""
+    app.command("preprocess", help=_HELP)(preprocess)

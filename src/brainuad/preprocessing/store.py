@@ -1,0 +1,190 @@
+"""Files of the preprocessing work folder and the cache's extra files.
+
+* ``subjects/<id>.npz``: one finished subject (``volume``, ``mask``, optional ``lesion`` and a
+  JSON ``meta`` record with the input hash, QC values and geometry), written atomically.
+* ``geometry-<token>.json`` and ``lesions-<token>.npy``: written beside the cache before its
+  ``cache.json`` is switched over and named in ``cache.json["extra_files"]``;
+  :func:`load_geometry` and :func:`load_lesions` read them back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from brainuad.errors import CacheError
+from brainuad.io.atomic import atomic_path
+from brainuad.io.cache import Cache, open_cache
+from brainuad.preprocessing.config import PreprocessConfig
+from brainuad.preprocessing.geometry import SubjectGeometry
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+_CHUNK = 1 << 20
+
+
+def subject_filename(subject_id: str) -> str:
+    """A file name for a subject id (ids with unusual characters get a hash suffix)."""
+    if _SAFE.match(subject_id):
+        return f"{subject_id}.npz"
+    clean = re.sub(r"[^A-Za-z0-9._-]", "_", subject_id)[:80].lstrip(".") or "subject"
+    digest = hashlib.sha256(subject_id.encode("utf-8")).hexdigest()[:10]
+    return f"{clean}-{digest}.npz"
+
+
+def input_hash(
+    fingerprint: str, image: Path, mask: Path | None = None, lesion: Path | None = None
+) -> str:
+    """SHA-256 of the settings fingerprint and the bytes of the subject's input files."""
+    h = hashlib.sha256(fingerprint.encode("utf-8"))
+    for role, path in (("image", image), ("mask", mask), ("lesion", lesion)):
+        h.update(f"\0{role}\0".encode())
+        if path is None:
+            continue
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def write_subject(path: str | Path, result: Any, digest: str, subject_id: str) -> dict[str, Any]:
+    """Save a :class:`PreprocessedSubject` atomically; returns its ``meta`` record."""
+    meta = {
+        "subject_id": subject_id,
+        "input_hash": digest,
+        "qc": {k: _plain(v) for k, v in result.qc.items()},
+        "geometry": result.geometry.to_dict(),
+    }
+    arrays = {"volume": result.volume.astype(np.float32), "mask": result.mask.astype(np.uint8)}
+    if result.lesion is not None:
+        arrays["lesion"] = result.lesion.astype(np.uint8)
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    return meta
+
+
+def read_meta(path: str | Path) -> dict[str, Any] | None:
+    """The ``meta`` record of a subject file, or None when missing or unreadable."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return json.loads(str(npz["meta"]))
+    except (OSError, KeyError, ValueError, EOFError):
+        return None
+
+
+class _LazyStack(Sequence):
+    def __init__(self, files: Sequence[Path], key: str) -> None:
+        self.files = list(files)
+        self.key = key
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> np.ndarray:  # type: ignore[override]
+        with np.load(self.files[i], allow_pickle=False) as npz:
+            return np.asarray(npz[self.key])
+
+
+class LazyArrays:
+    """Volumes and masks of subject files, loaded one at a time (for ``write_cache``)."""
+
+    def __init__(self, files: Sequence[Path]) -> None:
+        self.volumes = _LazyStack(files, "volume")
+        self.masks = _LazyStack(files, "mask")
+
+
+def write_lesions(path: Path, files: Sequence[Path], shape: tuple[int, int, int]) -> None:
+    """Stack the subjects' lesion masks (zeros where a subject has none) into an .npy file."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *shape))
+        for i, f in enumerate(files):
+            with np.load(f, allow_pickle=False) as npz:
+                out[i] = npz["lesion"] if "lesion" in npz.files else 0
+        out.flush()
+        del out
+
+
+def remove_stale_extras(root: Path, keep: set[str]) -> None:
+    """Delete geometry/lesion files of earlier cache versions."""
+    for pattern in ("geometry-*.json", "lesions-*.npy"):
+        for p in root.glob(pattern):
+            if p.name not in keep:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+
+
+def _cache(cache_or_root: Cache | str | Path) -> Cache:
+    return cache_or_root if isinstance(cache_or_root, Cache) else open_cache(cache_or_root)
+
+
+def load_geometry(cache_or_root: Cache | str | Path) -> dict[str, SubjectGeometry]:
+    """Per-subject geometry (subject_id -> :class:`SubjectGeometry`) of a cache."""
+    cache = _cache(cache_or_root)
+    name = cache.meta.get("extra_files", {}).get("geometry")
+    if not name:
+        raise CacheError(
+            f"{cache.root}: cache has no geometry record; re-run `brainuad preprocess`"
+        )
+    try:
+        raw = json.loads((cache.root / name).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CacheError(
+            f"{cache.root / name}: geometry record missing or corrupt ({exc})"
+        ) from exc
+    return {sid: SubjectGeometry.from_dict(values) for sid, values in raw.items()}
+
+
+def load_lesions(cache_or_root: Cache | str | Path) -> np.ndarray | None:
+    """Lesion masks (N, X, Y, Z) uint8 memmap in cache order, or None when the cohort had none."""
+    cache = _cache(cache_or_root)
+    name = cache.meta.get("extra_files", {}).get("lesions")
+    if not name:
+        return None
+    try:
+        arr = np.load(cache.root / name, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise CacheError(
+            f"{cache.root / name}: lesion masks missing or unreadable ({exc})"
+        ) from exc
+    if arr.shape != cache.volumes.shape:
+        raise CacheError(
+            f"{cache.root / name}: lesion masks have shape {arr.shape}, "
+            f"volumes {cache.volumes.shape}"
+        )
+    return arr
+
+
+def versions(config: PreprocessConfig) -> dict[str, str]:
+    """Versions of everything that shapes the output (recorded in the cache)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["brainuad", "numpy", "scipy", "SimpleITK", "nibabel", "nilearn"]
+    if config.skull_strip == "deepbet":
+        names += ["deepbet", "torch"]
+    out = {"python": sys.version.split()[0]}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def template_name(config: PreprocessConfig) -> str | None:
+    """Name of the registration template, or None when registration is off."""
+    from brainuad.preprocessing.template import TEMPLATE_NAME
+
+    return TEMPLATE_NAME if config.register else None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
