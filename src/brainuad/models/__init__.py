@@ -1,0 +1,27 @@
+"""Networks and losses (plain ``nn.Module``s and functions; no file I/O, no training loop).
+
+* :class:`ModelConfig` / :func:`build_model`: the 3D VAE, VAE-a_c and VAE-a_p of the paper.
+* ``model(x, age=None, generator=...) -> VAEOutput(recon, mu, logvar, age_pred)``; in
+  ``model.eval()`` mode the latent is ``mu`` (deterministic), ``age_pred`` is in years.
+* :func:`reconstruction_l1`, :func:`kl_divergence`, :func:`age_l1` (per volume, shape (B,)) and
+  :func:`vae_loss` (eq. 1/2, batch means) -> :class:`LossTerms`.
+"""
+
+from brainuad.models.config import MODEL_KINDS, PAPER_SHAPE, UPSAMPLING_MODES, ModelConfig
+from brainuad.models.losses import LossTerms, age_l1, kl_divergence, reconstruction_l1, vae_loss
+from brainuad.models.vae import VAE, VAEOutput, build_model
+
+__all__ = [
+    "MODEL_KINDS",
+    "PAPER_SHAPE",
+    "UPSAMPLING_MODES",
+    "VAE",
+    "LossTerms",
+    "ModelConfig",
+    "VAEOutput",
+    "age_l1",
+    "build_model",
+    "kl_divergence",
+    "reconstruction_l1",
+    "vae_loss",
+]

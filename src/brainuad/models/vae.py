@@ -1,0 +1,192 @@
+"""The 3D VAE of the paper and its two age-aware variants (paper §2.2, Fig. 1).
+
+Encoder: ``len(channels)`` stride-2 convolutions (kernel ``kernel_size``, BatchNorm, LeakyReLU),
+a 1x1x1 convolution down to ``bottleneck_channels``, flattening, and two dense layers giving
+``mu`` and ``logvar`` (size ``n_z``). Decoder: a dense layer back to the small grid, a 1x1x1
+convolution back to the deepest width, then stride-2 transposed convolutions (or resize +
+convolution) that retrace the encoder's shapes exactly, ending in a linear output layer (no
+normalisation, no activation) with one channel.
+
+* ``vae``: the baseline.
+* ``vae-ac``: the latent is multiplied element-wise by the scaled chronological age,
+  ``z~ = z * a_c`` with ``a_c = age_years / age_scale`` (default ``age_scale`` 100).
+* ``vae-ap``: an age-regression layer on the flattened encoder features (before the latent
+  space) predicts the brain age; ``age_pred`` is returned in years.
+
+Sampling: in training mode ``z = mu + exp(logvar / 2) * eps`` with ``eps`` drawn from the
+``generator`` passed to :meth:`VAE.forward` (required, so no global RNG state is used); in
+evaluation mode (``model.eval()``) ``z = mu``, so scoring is deterministic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from brainuad.models.config import ModelConfig
+from brainuad.models.layers import (
+    NormAct,
+    ResizeConv3d,
+    StridedConv3d,
+    StridedConvTranspose3d,
+    init_weights,
+)
+
+#: factor applied to the He-initialised weights of the linear output layer
+OUTPUT_INIT_SCALE = 0.1
+
+
+@dataclass(frozen=True)
+class VAEOutput:
+    """What a forward pass returns.
+
+    Attributes:
+        recon: reconstruction, same shape as the input (B, 1, X, Y, Z).
+        mu: posterior means (B, n_z).
+        logvar: posterior log-variances (B, n_z).
+        age_pred: predicted brain age in years (B,) for ``vae-ap``, else ``None``.
+    """
+
+    recon: torch.Tensor
+    mu: torch.Tensor
+    logvar: torch.Tensor
+    age_pred: torch.Tensor | None = None
+
+
+class VAE(nn.Module):
+    """3D VAE, VAE-a_c or VAE-a_p according to ``config.kind``; see the module docstring.
+
+    ``impl`` selects the convolution implementation of the first and last layers (``"auto"``,
+    ``"native"``, ``"phase"``; see :mod:`brainuad.models.layers`); it does not change the maths
+    or the weights.
+    """
+
+    def __init__(self, config: ModelConfig, impl: str = "auto"):
+        super().__init__()
+        self.config = config
+        cfg = config
+        k, slope = cfg.kernel_size, cfg.negative_slope
+        shapes = cfg.level_shapes()
+        widths = (1, *cfg.channels)
+        down: list[nn.Module] = []
+        for i in range(len(cfg.channels)):
+            conv = StridedConv3d(widths[i], widths[i + 1], k, impl=impl)
+            down.append(nn.Sequential(conv, NormAct(widths[i + 1], slope)))
+        self.encoder = nn.Sequential(*down)
+        self.reduce = nn.Sequential(
+            nn.Conv3d(cfg.channels[-1], cfg.bottleneck_channels, 1),
+            NormAct(cfg.bottleneck_channels, slope),
+        )
+        n_flat = cfg.flat_features
+        self.fc_mu = nn.Linear(n_flat, cfg.n_z)
+        self.fc_logvar = nn.Linear(n_flat, cfg.n_z)
+        self.age_head: nn.Module | None = None
+        if cfg.has_age_head:
+            if cfg.age_hidden:
+                self.age_head = nn.Sequential(
+                    nn.Linear(n_flat, cfg.age_hidden),
+                    nn.LeakyReLU(slope),
+                    nn.Linear(cfg.age_hidden, 1),
+                )
+            else:
+                self.age_head = nn.Linear(n_flat, 1)
+        self.fc_dec = nn.Linear(cfg.n_z, n_flat)
+        self.act_dec = nn.LeakyReLU(slope)
+        self.expand = nn.Sequential(
+            nn.Conv3d(cfg.bottleneck_channels, cfg.channels[-1], 1),
+            NormAct(cfg.channels[-1], slope),
+        )
+        up: list[nn.Module] = []
+        for i in reversed(range(len(cfg.channels))):
+            target, c_out = shapes[i], widths[i]
+            if cfg.upsampling == "transpose":
+                layer: nn.Module = StridedConvTranspose3d(
+                    widths[i + 1], c_out, k, target, impl=impl
+                )
+            else:
+                layer = ResizeConv3d(widths[i + 1], c_out, k, target)
+            up.append(layer if i == 0 else nn.Sequential(layer, NormAct(c_out, slope)))
+        self.decoder = nn.Sequential(*up)  # the last layer (1 channel) is linear
+
+    # -- parts ---------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return ``(mu, logvar, features)``; ``features`` are the flattened encoder output."""
+        if tuple(x.shape[1:]) != (1, *self.config.input_shape):
+            raise ValueError(
+                f"expected input of shape (B, 1, {', '.join(map(str, self.config.input_shape))}), "
+                f"found {tuple(x.shape)}"
+            )
+        h = self.reduce(self.encoder(x))
+        feats = h.flatten(1)  # logical (C, X, Y, Z) order whatever the memory format
+        return self.fc_mu(feats), self.fc_logvar(feats), feats
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Map latents (B, n_z) to volumes (B, 1, X, Y, Z)."""
+        deepest = self.config.level_shapes()[-1]
+        h = self.act_dec(self.fc_dec(z)).view(z.shape[0], self.config.bottleneck_channels, *deepest)
+        memory_format = (
+            torch.channels_last_3d
+            if self.expand[0].weight.is_contiguous(memory_format=torch.channels_last_3d)
+            else torch.contiguous_format
+        )
+        return self.decoder(self.expand(h.contiguous(memory_format=memory_format)))
+
+    def scale_age(self, age: torch.Tensor) -> torch.Tensor:
+        """Years -> model units (``age / age_scale``), shape (B,)."""
+        return age.reshape(-1) / self.config.age_scale
+
+    # -- forward -------------------------------------------------------------------------
+    def forward(
+        self,
+        x: torch.Tensor,
+        age: torch.Tensor | None = None,
+        *,
+        generator: torch.Generator | None = None,
+        sample: bool | None = None,
+    ) -> VAEOutput:
+        """Encode, sample (training) or take ``mu`` (eval), optionally scale by age, decode.
+
+        Args:
+            x: volumes (B, 1, X, Y, Z).
+            age: chronological ages in years (B,); required by ``vae-ac``, ignored otherwise.
+            generator: source of the reparameterisation noise; required when sampling.
+            sample: draw ``z`` from the posterior (default: in training mode only); ``False``
+                uses ``z = mu`` whatever the mode.
+        """
+        mu, logvar, feats = self.encode(x)
+        draw = self.training if sample is None else sample
+        if draw:
+            if generator is None:
+                raise ValueError("sampling z (training mode) needs a torch.Generator for eps")
+            eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            z = mu + torch.exp(0.5 * logvar) * eps
+        else:
+            z = mu
+        if self.config.uses_age_input:
+            if age is None:
+                raise ValueError("vae-ac needs the chronological age of every input volume")
+            z = z * self.scale_age(age).to(z.dtype).unsqueeze(1)
+        age_pred = None
+        if self.age_head is not None:
+            age_pred = self.age_head(feats).reshape(-1) * self.config.age_scale
+        return VAEOutput(self.decode(z), mu, logvar, age_pred)
+
+
+def build_model(config: ModelConfig, *, seed: int = 0, impl: str = "auto") -> VAE:
+    """Build the model described by ``config`` with weights initialised from ``seed``.
+
+    The same ``(config, seed)`` always gives the same weights; the global RNG state is left
+    untouched (module construction runs under :func:`torch.random.fork_rng`, and the weights
+    are then drawn from a private :class:`torch.Generator`).
+    """
+    with torch.random.fork_rng(devices=[]):
+        model = VAE(config, impl=impl)
+    generator = torch.Generator().manual_seed(int(seed))
+    init_weights(model, generator, config.negative_slope)
+    with torch.no_grad():  # start the linear output layer near 0: small initial reconstructions
+        out_layer = model.decoder[-1]
+        conv = out_layer.conv if isinstance(out_layer, ResizeConv3d) else out_layer
+        conv.weight.mul_(OUTPUT_INIT_SCALE)
+    return model

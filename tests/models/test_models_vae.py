@@ -1,0 +1,163 @@
+"""The VAE, VAE-a_c and VAE-a_p networks: shapes, age handling, determinism, training steps."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from brainuad.errors import ConfigError
+from brainuad.models import ModelConfig, build_model, vae_loss
+
+SMALL = dict(channels=(2, 4, 4), n_z=6, bottleneck_channels=2)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("shape", [(17, 23, 19), (16, 16, 16), (9, 11, 7), (64, 77, 66)])
+@pytest.mark.parametrize("upsampling", ["transpose", "upsample"])
+@pytest.mark.parametrize("kind", ["vae", "vae-ac", "vae-ap"])
+def test_output_shapes_for_odd_inputs(shape, upsampling, kind):
+    cfg = ModelConfig(kind=kind, input_shape=shape, upsampling=upsampling, **SMALL)
+    model = build_model(cfg)
+    x = torch.rand(2, 1, *shape)
+    out = model(x, torch.tensor([30.0, 70.0]), generator=_gen())
+    assert out.recon.shape == x.shape
+    assert out.mu.shape == out.logvar.shape == (2, 6)
+    assert (out.age_pred is not None) == (kind == "vae-ap")
+    if out.age_pred is not None:
+        assert out.age_pred.shape == (2,)
+
+
+def test_age_head_only_in_vae_ap_and_branches_before_the_latent():
+    for kind in ("vae", "vae-ac"):
+        assert (
+            build_model(ModelConfig(kind=kind, input_shape=(12, 12, 12), **SMALL)).age_head is None
+        )
+    model = build_model(ModelConfig(kind="vae-ap", input_shape=(12, 12, 12), **SMALL))
+    assert model.age_head is not None
+    x = torch.rand(3, 1, 12, 12, 12)
+    out = model(x, generator=_gen())
+    # the age loss reaches the encoder and the head, but not the latent layers or the decoder
+    (out.age_pred.sum()).backward()
+    assert model.age_head.weight.grad.abs().sum() > 0
+    assert model.encoder[0][0].weight.grad.abs().sum() > 0
+    assert model.fc_mu.weight.grad is None or model.fc_mu.weight.grad.abs().sum() == 0
+    assert model.fc_dec.weight.grad is None or model.fc_dec.weight.grad.abs().sum() == 0
+    # changing the latent layers does not change the prediction
+    model.eval()
+    before = model(x).age_pred
+    with torch.no_grad():
+        model.fc_mu.weight.add_(1.0)
+    torch.testing.assert_close(model(x).age_pred, before)
+
+
+def test_age_pred_is_in_years():
+    cfg = ModelConfig(kind="vae-ap", input_shape=(8, 8, 8), age_scale=50.0, **SMALL)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        model.age_head.weight.zero_()
+        model.age_head.bias.fill_(0.9)
+    torch.testing.assert_close(model(torch.rand(2, 1, 8, 8, 8)).age_pred, torch.full((2,), 45.0))
+
+
+def test_vae_ac_multiplies_the_latent_by_the_scaled_age():
+    cfg = ModelConfig(kind="vae-ac", input_shape=(12, 10, 9), **SMALL)
+    model = build_model(cfg, seed=3).eval()
+    x = torch.rand(2, 1, 12, 10, 9)
+    age = torch.tensor([25.0, 80.0])
+    out = model(x, age)
+    expected = model.decode(out.mu * (age / 100.0).unsqueeze(1))
+    torch.testing.assert_close(out.recon, expected)
+    assert not torch.allclose(model(x, age + 10).recon, out.recon)
+    with pytest.raises(ValueError, match="needs the chronological age"):
+        model(x)
+
+
+def test_eval_uses_mu_and_training_needs_a_generator():
+    model = build_model(ModelConfig(input_shape=(10, 10, 10), **SMALL))
+    x = torch.rand(2, 1, 10, 10, 10)
+    with pytest.raises(ValueError, match="needs a torch.Generator"):
+        model(x)
+    torch.testing.assert_close(model(x, sample=False).mu, model(x, sample=False).mu)
+    a = model(x, generator=_gen(5)).recon
+    b = model(x, generator=_gen(5)).recon
+    c = model(x, generator=_gen(6)).recon
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    model.eval()
+    out = model(x)
+    torch.testing.assert_close(out.recon, model.decode(out.mu))
+
+
+def test_build_model_is_seeded_and_leaves_global_rng_alone():
+    cfg = ModelConfig(input_shape=(8, 8, 8), **SMALL)
+    state = torch.get_rng_state()
+    a, b, c = build_model(cfg, seed=1), build_model(cfg, seed=1), build_model(cfg, seed=2)
+    assert torch.equal(torch.get_rng_state(), state)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.fc_mu.weight, c.fc_mu.weight)
+
+
+def test_implementations_and_memory_formats_agree():
+    cfg = ModelConfig(kind="vae-ap", input_shape=(13, 12, 11), **SMALL)
+    x = torch.rand(2, 1, 13, 12, 11)
+    ref = build_model(cfg, impl="native").eval()(x)
+    phase = build_model(cfg, impl="phase").eval()
+    cl = build_model(cfg).eval().to(memory_format=torch.channels_last_3d)
+    for model in (phase, cl):
+        out = model(x.contiguous(memory_format=torch.channels_last_3d))
+        torch.testing.assert_close(out.recon, ref.recon, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(out.age_pred, ref.age_pred, atol=1e-4, rtol=1e-4)
+
+
+def test_wrong_input_shape_is_reported():
+    model = build_model(ModelConfig(input_shape=(8, 8, 8), **SMALL)).eval()
+    with pytest.raises(ValueError, match=r"expected input of shape \(B, 1, 8, 8, 8\)"):
+        model(torch.rand(1, 1, 8, 8, 9))
+
+
+@pytest.mark.parametrize("kind", ["vae", "vae-ac", "vae-ap"])
+def test_a_few_training_steps_reduce_the_loss(kind):
+    cfg = ModelConfig(kind=kind, input_shape=(16, 18, 17), channels=(4, 8), n_z=8)
+    model = build_model(cfg, seed=0)
+    gen = _gen(0)
+    data = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 1, 16, 18, 17, generator=data) * 0.5
+    age = torch.tensor([20.0, 40.0, 60.0, 80.0])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(15):
+        opt.zero_grad()
+        terms = vae_loss(model(x, age, generator=gen), x, age)
+        terms.total.backward()
+        opt.step()
+        losses.append(float(terms.total.detach()))
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3
+
+
+def test_config_validation_and_round_trip():
+    cfg = ModelConfig(kind="vae-ap", input_shape=(64, 77, 66))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.level_shapes()[-1] == (4, 5, 5)
+    assert cfg.flat_features == 16 * 4 * 5 * 5
+    with pytest.raises(ConfigError, match="model kind: expected one of"):
+        ModelConfig(kind="ae")
+    with pytest.raises(ConfigError, match="kernel_size: expected an odd size"):
+        ModelConfig(kernel_size=4)
+    with pytest.raises(ConfigError, match="upsampling: expected one of"):
+        ModelConfig(upsampling="pixelshuffle")
+    with pytest.raises(ConfigError, match="age_scale: expected a positive"):
+        ModelConfig(age_scale=0)
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) \['depth'\]"):
+        ModelConfig.from_dict({"depth": 3})
