@@ -10,8 +10,8 @@ import typer
 
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
-    n_normal: int = typer.Option(120, min=20, help="Healthy synthetic subjects."),
-    n_anomalous: int = typer.Option(40, min=4, help="Synthetic subjects with a glioma."),
+    n_normal: int = typer.Option(100, min=20, help="Healthy synthetic subjects."),
+    n_anomalous: int = typer.Option(30, min=4, help="Synthetic subjects with a glioma."),
     preset: str = typer.Option("cpu", help="Training preset: cpu, tiny or paper."),
     epochs: int | None = typer.Option(None, min=1, help="Override the preset's epochs."),
     n_resamples: int = typer.Option(10_000, min=100, help="Bootstrap resamples for the CIs."),
