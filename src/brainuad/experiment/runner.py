@@ -222,7 +222,7 @@ def _score(
     stage = f"score:{method}"
     scores_path = config.output / "scores" / f"{method}.csv"
     examples_path = config.output / "examples" / f"{method}.npz"
-    fp = fingerprint(train_fp, "score-v1")
+    fp = fingerprint(train_fp, "score-v2")
     if state.is_done(stage, fp, [scores_path, examples_path]):
         _stage_log(log, stage, True)
         return fp

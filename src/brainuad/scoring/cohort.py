@@ -31,6 +31,7 @@ SCORE_COLUMNS = (
     "age_pred",
     "age_abs_error",
     "method",
+    "rec_mean",
 )
 
 
@@ -141,6 +142,7 @@ def score_cache(
                     "age_pred": pred,
                     "age_abs_error": None if pred is None or np.isnan(age) else abs(pred - age),
                     "method": method,
+                    "rec_mean": float(batch.rec_mean[j]),
                 }
             )
             if maps_dir is not None and batch.residual is not None:

@@ -3,8 +3,11 @@
 For a volume ``x`` with brain mask ``m``, the model (in eval mode, so ``z = mu``) returns the
 reconstruction ``x~``, the posterior ``mu, logvar`` and, for VAE-a_p, a predicted age ``a_p``:
 
-- ``rec`` = L_rec = mean over brain voxels of ``|x - x~|`` (mean, not sum, so that scans with
-  different brain volumes are comparable);
+- ``rec`` = L_rec = sum over brain voxels of ``|x - x~|``: the reduction of the training loss
+  (eq. 1) and the scale the paper's combined-score grid (alpha in {0, 0.001, ..., 2}, beta = 1)
+  is made for. A per-voxel mean (about 0.1) would be four orders of magnitude below L_KL (a few
+  hundred), so no alpha of that grid could give it weight; ``rec_mean`` (= rec / brain voxels)
+  is kept for reading;
 - ``kl`` = L_KL = ``0.5 * sum_i (mu_i^2 + exp(logvar_i) - logvar_i - 1)``, the KL divergence of
   ``q(z|x)`` from ``N(0, I)`` summed over latent dimensions;
 - ``age_pred`` = ``a_p`` in years and ``age_abs_error`` = L_age = ``|a_p - a_c|`` (VAE-a_p only).
@@ -28,6 +31,7 @@ class BatchScores:
     """Scores of a batch of B subjects; ``age_pred`` is None for models without an age head."""
 
     rec: np.ndarray
+    rec_mean: np.ndarray
     kl: np.ndarray
     age_pred: np.ndarray | None
     residual: np.ndarray | None  # (B, X, Y, Z) |x - x~| * mask, when requested
@@ -57,11 +61,12 @@ def score_batch(
     out = model(x, age=age_t)
     residual = (x - out.recon).abs() * m
     n_brain = m.sum(dim=(1, 2, 3, 4)).clamp_min(1.0)
-    rec = residual.sum(dim=(1, 2, 3, 4)) / n_brain
+    rec = residual.sum(dim=(1, 2, 3, 4))
     kl = kl_to_standard_normal(out.mu.flatten(1), out.logvar.flatten(1))
     age_pred = None if out.age_pred is None else out.age_pred.reshape(-1).float().cpu().numpy()
     return BatchScores(
         rec=rec.float().cpu().numpy(),
+        rec_mean=(rec / n_brain).float().cpu().numpy(),
         kl=kl.float().cpu().numpy(),
         age_pred=age_pred,
         residual=residual[:, 0].float().cpu().numpy() if keep_residuals else None,

@@ -337,7 +337,9 @@ class _Trainer:
         self._save(None, best=improved)
         if bar.disable is False:
             shown = f"val {value:.1f}" if val else f"train {value:.1f}"
-            bar.write(f"epoch {self.epoch}: {shown}{' (best)' if improved else ''}")
+            bar.write(
+                f"epoch {self.epoch}: {shown}{' (best)' if improved else ''}", file=sys.stderr
+            )
 
 
 def _means(sums: torch.Tensor, has_age: bool) -> dict[str, float | None]:
