@@ -127,7 +127,10 @@ def test_predict_cli_cohort_goes_on_after_failures(
     assert "FAILED bad" in captured.err and "2/3 scan(s) assessed" in captured.out
     table = pd.read_csv(out / "predictions.csv")
     assert table["subject_id"].tolist() == ["n0", "n1"]
-    assert table["flag_spec95"].tolist() == [0, 0]
+    gamma = json.loads((bundle_dir / "bundle.json").read_text())["combined_weights"]["gamma"]
+    assert table["flag_spec95"].iloc[0] == 0
+    # n1 has no age: with an age term in the combined score its flag is unavailable
+    assert pd.isna(table["flag_spec95"].iloc[1]) == (gamma > 0)
     errors = pd.read_csv(out / "errors.csv")
     assert errors["subject_id"].tolist() == ["bad"] and "broken.nii.gz" in errors.loc[0, "error"]
     assert not list(out.glob("bad*"))
