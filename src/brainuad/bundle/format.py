@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from brainuad.errors import CheckpointError
 from brainuad.io.atomic import atomic_path
+from brainuad.training.checkpoint import read_safetensors
 
 BUNDLE_FORMAT = "brainuad-bundle"
 BUNDLE_FORMAT_VERSION = 1
@@ -72,12 +72,7 @@ def read_weights(path: str | Path, expected_sha256: str) -> dict[str, torch.Tens
             f"recorded in {BUNDLE_JSON}: the weights were modified or corrupted (re-export the "
             "bundle)"
         )
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+    tensors, meta = read_safetensors(path)
     try:
         found = json.loads(meta.get("brainuad", "{}")).get("format")
     except (json.JSONDecodeError, AttributeError):
