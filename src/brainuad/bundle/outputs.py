@@ -35,7 +35,7 @@ SCHEMA = "brainuad-prediction/1"
 PREDICTIONS_CSV = "predictions.csv"
 ERRORS_CSV = "errors.csv"
 SCORE_DESCRIPTIONS = {
-    "rec": "L_rec: mean |x - x~| over the brain voxels (reconstruction error)",
+    "rec": "L_rec: sum of |x - x~| over the brain voxels (reconstruction error)",
     "kl": "L_KL: KL divergence of the posterior q(z|x) from N(0, I)",
     "age": "L_age: |predicted brain age - chronological age| in years (VAE-a_p)",
     "combined": "alpha * L_rec + beta * L_KL + gamma * L_age (paper eq. 3)",

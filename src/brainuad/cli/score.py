@@ -28,7 +28,7 @@ def score(
     batch_size: int = typer.Option(8, min=1, help="Volumes per forward pass."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
 ) -> None:
-    """Score subjects with L_rec (mean |x - x~| in the brain), L_KL and L_age = |a_p - a_c|."""
+    """Score subjects with L_rec (sum of |x - x~| in the brain), L_KL and L_age = |a_p - a_c|."""
     from brainuad.io.atomic import atomic_path
     from brainuad.io.cache import open_cache
     from brainuad.scoring import score_run
