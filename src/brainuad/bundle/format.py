@@ -60,18 +60,22 @@ def save_weights(path: str | Path, model_tensors: dict[str, torch.Tensor], kind:
         save_file(tensors, str(tmp), metadata={"brainuad": json.dumps(info, sort_keys=True)})
 
 
-def read_weights(path: str | Path, expected_sha256: str) -> dict[str, torch.Tensor]:
-    """Verify the SHA-256 of a bundle's weights file, then read it with safetensors (CPU)."""
-    path = Path(path)
+def verify_file(path: Path, expected_sha256: str, what: str, changed: str) -> None:
+    """Raise :class:`CheckpointError` if a bundle file is missing or its SHA-256 differs."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: weights file missing from the model bundle")
+        raise CheckpointError(f"{path}: {what} missing from the model bundle")
     digest = sha256_file(path)
     if digest != expected_sha256:
         raise CheckpointError(
             f"{path}: SHA-256 {digest[:16]}... does not match the {expected_sha256[:16]}... "
-            f"recorded in {BUNDLE_JSON}: the weights were modified or corrupted (re-export the "
-            "bundle)"
+            f"recorded in {BUNDLE_JSON}: {changed} (re-export the bundle)"
         )
+
+
+def read_weights(path: str | Path, expected_sha256: str) -> dict[str, torch.Tensor]:
+    """Verify the SHA-256 of a bundle's weights file, then read it with safetensors (CPU)."""
+    path = Path(path)
+    verify_file(path, expected_sha256, "weights file", "the weights were modified or corrupted")
     tensors, meta = read_safetensors(path)
     try:
         found = json.loads(meta.get("brainuad", "{}")).get("format")

@@ -24,7 +24,7 @@ from brainuad.bundle.format import (
     WEIGHTS_FILE,
     read_bundle_json,
     read_weights,
-    sha256_file,
+    verify_file,
 )
 from brainuad.bundle.reference import CombinedWeights, OperatingPoint, Reference
 from brainuad.errors import CheckpointError, ConfigError
@@ -144,14 +144,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "auto") -> Bundle
 
 
 def _read_reference(path: Path, expected_sha256: str) -> Reference:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: reference table missing from the model bundle")
-    digest = sha256_file(path)
-    if digest != expected_sha256:
-        raise CheckpointError(
-            f"{path}: SHA-256 {digest[:16]}... does not match the {expected_sha256[:16]}... "
-            f"recorded in {BUNDLE_JSON}: the reference table was modified (re-export the bundle)"
-        )
+    verify_file(path, expected_sha256, "reference table", "the reference table was modified")
     try:
         table = pd.read_csv(io.BytesIO(path.read_bytes()), dtype={"subject_id": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -28,7 +28,7 @@ from brainuad.experiment.config import StudyConfig, dump_study_config
 from brainuad.experiment.state import RunState, file_digest, fingerprint, package_versions
 from brainuad.io.atomic import atomic_path, write_text_atomic
 from brainuad.io.cache import Cache, open_cache
-from brainuad.io.manifest import read_cohort
+from brainuad.io.manifest import Cohort, read_cohort
 from brainuad.splits import SplitSpec, assign_splits, write_splits
 
 Log = Callable[[str], None]
@@ -55,8 +55,9 @@ def run_study(config: StudyConfig, *, progress: bool = True, log: Log = print) -
     state.data["versions"] = package_versions()
     ran: list[str] = []
 
-    cache = _preprocess(config, state, progress, log, ran)
-    splits_path, cache = _split(config, cache, state, log, ran)
+    cohort = read_cohort(config.cohort)
+    cache = _preprocess(config, cohort, state, progress, log, ran)
+    splits_path, cache = _split(config, cohort, cache, state, log, ran)
     score_fps: dict[str, str] = {}
     for method in config.methods:
         train_fp = _train(config, method, cache, splits_path, state, progress, log, ran)
@@ -72,7 +73,12 @@ def _stage_log(log: Log, name: str, skipped: bool) -> None:
 
 
 def _preprocess(
-    config: StudyConfig, state: RunState, progress: bool, log: Log, ran: list[str]
+    config: StudyConfig,
+    cohort: Cohort,
+    state: RunState,
+    progress: bool,
+    log: Log,
+    ran: list[str],
 ) -> Cache:
     from brainuad.preprocessing import PreprocessConfig, preprocess_cohort
 
@@ -81,7 +87,6 @@ def _preprocess(
         prep_cfg = PreprocessConfig.from_mapping(config.preprocess)
     except ConfigError as exc:
         raise ConfigError(f"{config.output / 'config.yaml'}: preprocess: {exc}") from exc
-    cohort = read_cohort(config.cohort)
     log(f"[preprocess] {len(cohort)} scans from {config.cohort}")
     started = state.start("preprocess", fingerprint(prep_cfg.settings(), cohort.ids))
     report = preprocess_cohort(
@@ -114,10 +119,9 @@ def _cache_fp(cache: Cache) -> str:
 
 
 def _split(
-    config: StudyConfig, cache: Cache, state: RunState, log: Log, ran: list[str]
+    config: StudyConfig, cohort: Cohort, cache: Cache, state: RunState, log: Log, ran: list[str]
 ) -> tuple[Path, Cache]:
     path = config.output / "splits.csv"
-    cohort = read_cohort(config.cohort)
     given = {s.subject_id: s.split for s in cohort if s.split}
     spec = SplitSpec(config.healthy_split, config.anomalous_split, config.seed)
     fp = fingerprint(
@@ -216,7 +220,13 @@ def _score(
     ran: list[str],
 ) -> str:
     from brainuad.preprocessing import load_lesions
-    from brainuad.scoring import choose_examples, example_slices, save_examples, score_run
+    from brainuad.scoring import (
+        choose_examples,
+        example_slices,
+        save_examples,
+        score_cache,
+        select_indices,
+    )
     from brainuad.training import load_checkpoint
 
     stage = f"score:{method}"
@@ -229,10 +239,18 @@ def _score(
     _stage_log(log, stage, False)
     started = state.start(stage, fp)
     run_dir = config.output / "runs" / method
-    table = score_run(run_dir, cache, split="eval", device=config.device, progress=progress)
+    model, _ = load_checkpoint(run_dir, "best", expected_shape=cache.shape)
+    table = score_cache(
+        model,
+        cache,
+        method=method,
+        needs_age=model.config.uses_age_input,
+        indices=select_indices(cache, "eval"),
+        device=config.device,
+        progress=progress,
+    )
     with atomic_path(scores_path) as tmp:
         table.to_csv(tmp, index=False)
-    model, _ = load_checkpoint(run_dir, "best", expected_shape=cache.shape)
     picks = choose_examples(cache, "test", per_class=2)
     lesions = load_lesions(cache)
     arrays = example_slices(
