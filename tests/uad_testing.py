@@ -6,6 +6,18 @@ from pathlib import Path
 
 import numpy as np
 
+# Tolerances for floats that come out of different code paths (batched vs single-scan
+# inference, another CPU's SIMD kernels, another summation order). They follow the scale of the
+# quantity, never the last bits of one machine's arithmetic:
+#: ages and age errors, in years: 0.01 y (under four days) is far below any meaningful age
+#: difference and far above float32 rounding of an age near 100 (about 1e-5 y)
+AGE_ATOL_YEARS = 0.01
+#: relative tolerance for float32 sums over many voxels or latent dimensions (L_rec, L_KL, loss
+#: values): accumulated rounding of ~1e5 terms in another order is about 1e-6..1e-5 relative
+SUM_RTOL = 1e-4
+#: network outputs of order 1 computed by two kernel implementations (absolute)
+ACTIVATION_ATOL = 1e-4
+
 
 def blob_volume(shape: tuple[int, int, int] = (16, 18, 14), seed: int = 0) -> np.ndarray:
     """A smooth ellipsoid 'brain' with a little noise, float32."""

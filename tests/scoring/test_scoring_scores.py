@@ -15,6 +15,7 @@ from brainuad.io.cache import write_cache
 from brainuad.io.nifti import load_volume
 from brainuad.models import VAEOutput
 from brainuad.scoring import anomaly_map, kl_to_standard_normal, score_batch, score_cache
+from uad_testing import SUM_RTOL
 
 SHAPE = (6, 7, 5)
 
@@ -47,10 +48,10 @@ def test_score_batch_matches_hand_computation() -> None:
     vols, masks = _data()
     out = score_batch(HalfModel(True), vols, masks, None)
     rec = (np.abs(vols - vols / 2) * masks).sum(axis=(1, 2, 3))
-    np.testing.assert_allclose(out.rec, rec, rtol=1e-5)
-    np.testing.assert_allclose(out.rec_mean, rec / masks.sum(axis=(1, 2, 3)), rtol=1e-5)
+    np.testing.assert_allclose(out.rec, rec, rtol=SUM_RTOL)
+    np.testing.assert_allclose(out.rec_mean, rec / masks.sum(axis=(1, 2, 3)), rtol=SUM_RTOL)
     mu = vols.mean(axis=(1, 2, 3))
-    np.testing.assert_allclose(out.kl, 0.5 * 3 * mu**2, rtol=1e-5)
+    np.testing.assert_allclose(out.kl, 0.5 * 3 * mu**2, rtol=SUM_RTOL)
     np.testing.assert_allclose(out.age_pred, 40.0)
     assert out.residual is None
 
@@ -100,7 +101,7 @@ def test_score_cache_table_and_maps(tmp_path: Path) -> None:
     assert list(table["subject_id"]) == ["s0", "s1", "s2", "s3"]
     np.testing.assert_allclose(table["age_abs_error"], [10.0, 10.0, 30.0, 5.0])
     rec = (np.abs(vols / 2) * masks).sum(axis=(1, 2, 3))
-    np.testing.assert_allclose(table["rec"], rec, rtol=1e-5)
+    np.testing.assert_allclose(table["rec"], rec, rtol=SUM_RTOL)
     amap = load_volume(maps / "s2.nii.gz", canonical=False, allow_constant=True)
     assert amap.shape == SHAPE and np.all(amap.data[masks[2] == 0] == 0)
 

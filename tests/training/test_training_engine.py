@@ -100,5 +100,5 @@ def test_batchnorm_recalibration_matches_current_weights(tiny_cache, tmp_path):
         with torch.no_grad():
             h = conv(x.unsqueeze(1))
         batch_mean = h.mean(dim=(0, 2, 3, 4))
-        matches = torch.allclose(norm.running_mean, batch_mean, atol=1e-5, rtol=1e-4)
+        matches = torch.allclose(norm.running_mean, batch_mean, atol=1e-4, rtol=1e-3)
         assert matches == should_match

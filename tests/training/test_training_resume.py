@@ -12,6 +12,7 @@ import torch
 
 from brainuad.training import preset, read_checkpoint, train
 from brainuad.training.checkpoint import checkpoint_path
+from uad_testing import SUM_RTOL
 
 KIND = "vae-ap"
 
@@ -60,10 +61,12 @@ def test_resume_after_sigkill_matches_uninterrupted_run(
     assert set(ref_t) == set(got_t)
     assert any(k.startswith("optim.") for k in got_t)
     for key, value in ref_t.items():
-        torch.testing.assert_close(got_t[key], value, rtol=1e-5, atol=1e-6, msg=key)
+        # one Adam step moves a weight by ~lr = 1e-3: a resume that replayed a wrong batch or
+        # noise draw would be off by far more than this rounding-level tolerance
+        torch.testing.assert_close(got_t[key], value, rtol=1e-4, atol=1e-5, msg=key)
     for a, b in zip(ref_state["history"], got_state["history"], strict=True):
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
-        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=SUM_RTOL)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=SUM_RTOL)
     assert (run / "log.csv").read_text().count("\n") == 4  # header + 3 epochs
 
 
