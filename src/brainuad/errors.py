@@ -44,3 +44,7 @@ class CacheError(BrainUADError, ValueError):
 
 class CheckpointError(BrainUADError, ValueError):
     """A checkpoint or model bundle is missing, tampered with or incompatible."""
+
+
+class BusyError(BrainUADError):
+    """A folder is locked by another running brainuad process (see :mod:`brainuad.io.lock`)."""
