@@ -28,7 +28,7 @@ def test_bundle_runner_exports_plain_files(study: Path, bundle_dir: Path) -> Non
         "weights.safetensors",
     ]
     record = json.loads((bundle_dir / "bundle.json").read_text())
-    assert record["format"] == "brainuad-bundle" and record["format_version"] == 1
+    assert record["format"] == "brainuad-bundle" and record["format_version"] == 2
     assert record["method"] == "vae-ap" and record["model"]["kind"] == "vae-ap"
     assert record["versions"]["brainuad"] and record["versions"]["torch"]
     metrics = json.loads((study / "metrics.json").read_text())
@@ -41,14 +41,22 @@ def test_bundle_runner_exports_plain_files(study: Path, bundle_dir: Path) -> Non
         "max": train_ages.max(),
     }
     assert record["preprocessing"]["fingerprint"] == cache.fingerprint
+    # the age head's statistics are the healthy training ages' (years), stored with the model
+    assert record["model"]["age_mean"] == pytest.approx(train_ages.mean(), abs=AGE_ATOL_YEARS)
+    assert record["model"]["age_sd"] == pytest.approx(train_ages.std(), abs=AGE_ATOL_YEARS)
+    assert record["brain_age"]["training_mean"] == record["model"]["age_mean"]
+    assert record["brain_age"]["bias_correction"]["fitted_on"] == "healthy validation subjects"
     assert set(record["operating_points"]) == {"sens100", "spec95"}
 
 
 def test_bundle_round_trip_gives_the_runs_scores(study: Path, bundle_dir: Path) -> None:
     bundle = load_bundle(bundle_dir, device="cpu")
-    tensors, _ = read_checkpoint(study / "runs" / "vae-ap" / "checkpoints" / "best.safetensors")
+    # the study scores (and exports) the last checkpoint, as the paper's fixed-epoch training
+    tensors, _ = read_checkpoint(study / "runs" / "vae-ap" / "checkpoints" / "last.safetensors")
     state = bundle.model.state_dict()
-    for key, value in tensors.items():
+    model_tensors = {k: v for k, v in tensors.items() if k.startswith("model.")}
+    assert len(model_tensors) == len(state)
+    for key, value in model_tensors.items():
         assert torch.equal(state[key.removeprefix("model.")], value), key
 
     # score the cached val/test volumes exactly as `brainuad score` did (same batches of 8)

@@ -71,10 +71,15 @@ def test_bundle_tampered_reference_is_refused(bundle_copy: Path) -> None:
 
 
 def test_bundle_from_another_format_version_is_refused(bundle_copy: Path) -> None:
-    _edit_record(bundle_copy, format_version=2)
-    with pytest.raises(CheckpointError, match=r"bundle\.json: bundle format version 2 .* reads"):
-        load_bundle(bundle_copy, device="cpu")
-    _edit_record(bundle_copy, format_version=1, format="something-else")
+    # a bundle of the previous release (format 1: age head scaled by 100 years) or a future one
+    for version in (1, 3):
+        _edit_record(bundle_copy, format_version=version)
+        with pytest.raises(
+            CheckpointError,
+            match=rf"bundle\.json: bundle format version {version} .* reads version 2: re-export",
+        ):
+            load_bundle(bundle_copy, device="cpu")
+    _edit_record(bundle_copy, format_version=2, format="something-else")
     with pytest.raises(CheckpointError, match="expected format 'brainuad-bundle'"):
         load_bundle(bundle_copy, device="cpu")
 

@@ -72,18 +72,26 @@ def test_bundle_combined_weights_need_only_nonzero_terms() -> None:
     assert CombinedWeights.from_dict(w.to_dict()) == w
 
 
-def _metrics(*entries: tuple[str, float]) -> dict:
+def _metrics(*entries: tuple[str, float, float]) -> dict:
+    """metrics.json stand-in: (method, validation AUC of the grid search, test AUC)."""
     return {
         "methods": [
-            {"method": m, "scores": {"combined": {"auc": {"value": auc}}}} for m, auc in entries
+            {
+                "method": m,
+                "weights": {"val_auc": val},
+                "scores": {"combined": {"auc": {"value": test}}},
+            }
+            for m, val, test in entries
         ]
     }
 
 
-def test_bundle_best_method_by_auc_then_preference() -> None:
-    assert choose_best_method(_metrics(("vae", 0.9), ("vae-ap", 0.8))) == "vae"
-    assert choose_best_method(_metrics(("vae", 0.9), ("vae-ac", 0.9), ("vae-ap", 0.9))) == "vae-ap"
-    assert choose_best_method(_metrics(("vae", 0.9), ("vae-ac", 0.9))) == "vae-ac"
-    assert choose_best_method(_metrics(("x", 0.7), ("y", 0.7))) == "x"
+def test_bundle_best_method_by_validation_auc_then_preference() -> None:
+    assert choose_best_method(_metrics(("vae", 0.9, 0.5), ("vae-ap", 0.8, 0.99))) == "vae"
+    assert choose_best_method(_metrics(("vae", 0.7, 0.9), ("vae-ap", 0.8, 0.6))) == "vae-ap"
+    ties = _metrics(("vae", 0.9, 0.99), ("vae-ac", 0.9, 0.5), ("vae-ap", 0.9, 0.1))
+    assert choose_best_method(ties) == "vae-ap"
+    assert choose_best_method(_metrics(("vae", 0.9, 0.0), ("vae-ac", 0.9, 1.0))) == "vae-ac"
+    assert choose_best_method(_metrics(("x", 0.7, 0.1), ("y", 0.7, 0.9))) == "x"
     with pytest.raises(ConfigError, match="no method"):
         choose_best_method({"methods": []})

@@ -40,10 +40,10 @@ def test_evaluate_writes_json_csv_and_prints_table1(
     assert doc["schema"] == "brainuad-metrics/1" and doc["settings"]["n_resamples"] == 200
     assert [m["method"] for m in doc["methods"]] == ["VAE", "VAE-a_p"]
     assert doc["methods"][1]["weights"]["alpha_grid"]["n"] == 21
-    assert set(doc["methods"][1]["scores"]) == {"rec", "kl", "age", "combined"}
+    assert set(doc["methods"][1]["scores"]) == {"rec", "kl", "age", "combined", "age_bc"}
     assert doc["methods"][0]["mae_n"] is None and doc["methods"][1]["mae_a"]["n"] == 30
     table = pd.read_csv(out.with_suffix(".csv"))
-    assert len(table) == 3 + 4 and {"auc_ci_low", "spec100", "mae_a_sd"} <= set(table.columns)
+    assert len(table) == 3 + 5 and {"auc_ci_low", "spec100", "mae_a_sd"} <= set(table.columns)
     headline = table[table.headline & (table.method == "VAE-a_p")].iloc[0]
     assert headline.auc == pytest.approx(doc["methods"][1]["scores"]["combined"]["auc"]["value"])
 

@@ -35,7 +35,9 @@ def test_evaluate_method_uses_val_for_weights_and_test_for_metrics() -> None:
     )
     assert (ev.weights.alpha, ev.weights.gamma, ev.weights.auc) == (ref.alpha, ref.gamma, ref.auc)
     assert (
-        ev.method == "VAE-a_p" and ev.has_age and set(ev.scores) == {"rec", "kl", "age", "combined"}
+        ev.method == "VAE-a_p"
+        and ev.has_age
+        and set(ev.scores) == {"rec", "kl", "age", "combined", "age_bc"}
     )
     comb = combined_score(test.rec, test.kl, test.age_abs_error, ref.alpha, ref.gamma)
     want = detection_metrics(comb, test.label)

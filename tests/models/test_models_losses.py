@@ -44,19 +44,35 @@ def _output(with_age: bool) -> tuple[VAEOutput, torch.Tensor]:
     return VAEOutput(recon, mu, logvar, age_pred), x
 
 
-def test_vae_loss_eq2_batch_means_with_weights():
+# voxels per volume 2 (shape 1x2x1x1), latent size 1: per-volume sums rec (3.0, 0.5), KL (0.5, 0)
+_DIVISORS = {"sum": (1.0, 1.0), "elbo-per-voxel": (2.0, 2.0), "mean": (2.0, 1.0)}
+
+
+@pytest.mark.parametrize("reduction", sorted(_DIVISORS))
+def test_vae_loss_eq2_batch_means_with_weights(reduction: str) -> None:
     out, x = _output(True)
-    terms = vae_loss(out, x, torch.tensor([50.0, 22.0]), beta=0.5, gamma=2.0)
-    assert float(terms.rec) == pytest.approx((3.0 + 0.5) / 2)
-    assert float(terms.kl) == pytest.approx(0.25)
-    assert float(terms.age) == pytest.approx((10 + 2) / 2)
-    assert float(terms.total) == pytest.approx(1.75 + 0.5 * 0.25 + 2.0 * 6.0)
+    terms = vae_loss(out, x, torch.tensor([50.0, 22.0]), beta=0.5, gamma=2.0, reduction=reduction)
+    rec_div, kl_div = _DIVISORS[reduction]
+    rec, kl = (3.0 + 0.5) / 2 / rec_div, 0.25 / kl_div
+    assert float(terms.rec) == pytest.approx(rec)
+    assert float(terms.kl) == pytest.approx(kl)
+    assert float(terms.age) == pytest.approx((10 + 2) / 2)  # years, whatever the reduction
+    assert float(terms.total) == pytest.approx(rec + 0.5 * kl + 2.0 * 6.0)
     assert terms.as_floats()["loss"] == pytest.approx(float(terms.total))
+
+
+def test_elbo_per_voxel_is_the_summed_elbo_divided_by_the_voxel_count() -> None:
+    out, x = _output(False)
+    summed = vae_loss(out, x, reduction="sum")
+    per_voxel = vae_loss(out, x, reduction="elbo-per-voxel")
+    assert float(per_voxel.total) == pytest.approx(float(summed.total) / 2)
+    with pytest.raises(ValueError, match="reduction: expected one of"):
+        vae_loss(out, x, reduction="median")
 
 
 def test_vae_loss_eq1_without_age_head():
     out, x = _output(False)
-    terms = vae_loss(out, x, beta=1.0, gamma=5.0)
+    terms = vae_loss(out, x, beta=1.0, gamma=5.0, reduction="sum")
     assert terms.age is None
     assert math.isnan(terms.as_floats()["age"])
     assert float(terms.total) == pytest.approx(1.75 + 0.25)

@@ -46,11 +46,13 @@ def test_age_head_only_in_vae_ap_and_branches_before_the_latent():
         )
     model = build_model(ModelConfig(kind="vae-ap", input_shape=(12, 12, 12), **SMALL))
     assert model.age_head is not None
+    with torch.no_grad():  # zero at initialisation: give the head weights to pass gradients back
+        model.age_head_output.weight.normal_(generator=_gen(1))
     x = torch.rand(3, 1, 12, 12, 12)
     out = model(x, generator=_gen())
     # the age loss reaches the encoder and the head, but not the latent layers or the decoder
     (out.age_pred.sum()).backward()
-    assert model.age_head.weight.grad.abs().sum() > 0
+    assert model.age_head_output.weight.grad.abs().sum() > 0
     assert model.encoder[0][0].weight.grad.abs().sum() > 0
     assert model.fc_mu.weight.grad is None or model.fc_mu.weight.grad.abs().sum() == 0
     assert model.fc_dec.weight.grad is None or model.fc_dec.weight.grad.abs().sum() == 0
@@ -62,13 +64,40 @@ def test_age_head_only_in_vae_ap_and_branches_before_the_latent():
     torch.testing.assert_close(model(x).age_pred, before)
 
 
-def test_age_pred_is_in_years():
-    cfg = ModelConfig(kind="vae-ap", input_shape=(8, 8, 8), age_scale=50.0, **SMALL)
+def test_age_head_predicts_mean_plus_sd_times_output_and_starts_at_the_mean():
+    cfg = ModelConfig(kind="vae-ap", input_shape=(8, 8, 8), age_mean=41.0, age_sd=12.0, **SMALL)
     model = build_model(cfg).eval()
+    x = torch.rand(3, 1, 8, 8, 8)
+    # untrained: the zero-initialised output layer gives the training mean for every scan
+    torch.testing.assert_close(model(x).age_pred, torch.full((3,), 41.0))
     with torch.no_grad():
-        model.age_head.weight.zero_()
-        model.age_head.bias.fill_(0.9)
-    torch.testing.assert_close(model(torch.rand(2, 1, 8, 8, 8)).age_pred, torch.full((2,), 45.0))
+        model.age_head_output.bias.fill_(0.5)
+    torch.testing.assert_close(model(x).age_pred, torch.full((3,), 41.0 + 12.0 * 0.5))
+    _, _, feats = model.encode(x)
+    torch.testing.assert_close(model.predict_age(feats), model(x).age_pred)
+    with pytest.raises(ValueError, match="has no age head"):
+        build_model(ModelConfig(input_shape=(8, 8, 8), **SMALL)).predict_age(feats)
+
+
+def test_age_head_dropout_uses_the_generator_and_only_in_training():
+    cfg = ModelConfig(kind="vae-ap", input_shape=(8, 8, 8), age_dropout=0.5, **SMALL)
+    model = build_model(cfg, seed=2)
+    with torch.no_grad():
+        model.age_head_output.weight.normal_(generator=_gen(0))
+    x = torch.rand(4, 1, 8, 8, 8)
+    state = torch.get_rng_state()
+    a = model(x, generator=_gen(3)).age_pred
+    b = model(x, generator=_gen(3)).age_pred
+    c = model(x, generator=_gen(4)).age_pred
+    assert torch.equal(torch.get_rng_state(), state)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+    model.eval()
+    torch.testing.assert_close(model(x).age_pred, model(x).age_pred)
+    with pytest.raises(ConfigError, match="age_dropout"):
+        ModelConfig(kind="vae-ap", age_dropout=1.0)
+    with pytest.raises(ConfigError, match="age_sd"):
+        ModelConfig(kind="vae-ap", age_sd=0.0)
 
 
 def test_vae_ac_multiplies_the_latent_by_the_scaled_age():

@@ -97,13 +97,16 @@ def write_examples(path: Path, cohort: pd.DataFrame, seed: int) -> None:
 
 
 def write_log(path: Path, method: str, epochs: int = 12) -> None:
-    """runs/<method>/log.csv: epoch, train_loss, val_loss and loss terms."""
+    """runs/<method>/log.csv with the columns the training engine writes."""
     e = np.arange(1, epochs + 1)
-    frame = pd.DataFrame({"epoch": e, "train_loss": 900 / e + 100, "val_loss": 950 / e + 120})
-    frame["rec"] = 0.2 / np.sqrt(e)
-    frame["kl"] = 80 + 20 * np.log(e)
+    frame = pd.DataFrame({"epoch": e, "step": 10 * e})
+    frame["train_loss"], frame["val_loss"] = 900 / e + 100, 950 / e + 120
+    frame["train_rec"], frame["val_rec"] = 0.2 / np.sqrt(e), 0.25 / np.sqrt(e)
+    frame["train_kl"], frame["val_kl"] = 80 + 20 * np.log(e), 85 + 20 * np.log(e)
     if method == "vae-ap":
-        frame["age"] = 15 / e + 4
+        frame["train_age"], frame["val_age"] = 15 / e + 4, 15 / e + 6
+        frame["val_age_mean_pred"] = 13.5
+    frame["lr"], frame["volumes_per_s"], frame["best"] = 1e-3, 25.0, 1
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
 

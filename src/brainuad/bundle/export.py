@@ -4,9 +4,11 @@
 on validation and the test metrics), ``scores/<method>.csv`` (validation scores: reference
 distributions and operating points), ``runs/<method>/checkpoints/best.safetensors`` (weights,
 model and training configs), ``cache/cache.json`` (preprocessing settings and fingerprint, the
-ages and QC measures of the training subjects) and ``splits.csv``. :func:`export_best` picks the
-method with the best test AUC of the combined score. :func:`write_bundle` is the lower-level
-writer (see :mod:`brainuad.bundle.format` for the layout).
+ages and QC measures of the training subjects) and ``splits.csv``. The checkpoint is the one the
+study scored (``checkpoint:`` in ``config.yaml``, ``last`` by default). :func:`export_best`
+picks the method with the best **validation** AUC of the combined score (the test split is never
+used to choose what ships, so the bundle's test figures stay unbiased). :func:`write_bundle` is
+the lower-level writer (see :mod:`brainuad.bundle.format` for the layout).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from brainuad.bundle.reference import (
     reference_table,
 )
 from brainuad.errors import CheckpointError, ConfigError, InputFileError
+from brainuad.evaluation.brainage import fit_bias_correction
 from brainuad.io.atomic import atomic_dir, write_json_atomic
 
 METHOD_PREFERENCE = ("vae-ap", "vae-ac", "vae")  # tie-break of export_best
@@ -48,15 +51,17 @@ PERCENTILE_DEFINITION = (
 
 
 def choose_best_method(metrics: Mapping[str, Any]) -> str:
-    """The method with the highest test AUC of the combined score; ties prefer vae-ap, vae-ac,
-    vae, then the order in ``metrics.json``."""
+    """The method with the highest **validation** AUC of its combined score (the grid search's
+    best, ``weights.val_auc``); ties prefer vae-ap, vae-ac, vae, then the order in
+    ``metrics.json``. Test figures play no part in the choice."""
     methods = list(metrics.get("methods", []))
     if not methods:
         raise ConfigError("metrics.json lists no method to export")
 
     def key(item: tuple[int, dict[str, Any]]) -> tuple[float, int, int]:
         pos, m = item
-        auc = float(m["scores"][m.get("headline_score", "combined")]["auc"]["value"])
+        val_auc = (m.get("weights") or {}).get("val_auc")
+        auc = float("-inf") if val_auc is None else float(val_auc)
         name = str(m["method"])
         pref = (
             METHOD_PREFERENCE.index(name) if name in METHOD_PREFERENCE else len(METHOD_PREFERENCE)
@@ -66,14 +71,35 @@ def choose_best_method(metrics: Mapping[str, Any]) -> str:
     return str(min(enumerate(methods), key=key)[1]["method"])
 
 
-def export_best(results_dir: str | Path, out_dir: str | Path) -> Path:
+def export_best(results_dir: str | Path, out_dir: str | Path, which: str | None = None) -> Path:
     """Export the best method of a results folder (see :func:`choose_best_method`)."""
     metrics = _read_metrics(Path(results_dir) / "metrics.json")
-    return export_bundle(results_dir, choose_best_method(metrics), out_dir)
+    return export_bundle(results_dir, choose_best_method(metrics), out_dir, which)
 
 
-def export_bundle(results_dir: str | Path, method: str, out_dir: str | Path) -> Path:
-    """Export ``method`` of a ``brainuad run`` results folder as a bundle in ``out_dir``."""
+def study_checkpoint(results_dir: str | Path) -> str:
+    """The checkpoint a study scored: ``checkpoint:`` of ``RESULTS/config.yaml`` (``last`` if
+    the file or the key is absent)."""
+    import yaml
+
+    path = Path(results_dir) / "config.yaml"
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputFileError(path, f"unreadable study configuration ({exc})") from exc
+    which = doc.get("checkpoint", "last") if isinstance(doc, dict) else "last"
+    if which not in ("last", "best"):
+        raise InputFileError(path, f"checkpoint: expected last or best, found {which!r}")
+    return str(which)
+
+
+def export_bundle(
+    results_dir: str | Path, method: str, out_dir: str | Path, which: str | None = None
+) -> Path:
+    """Export ``method`` of a ``brainuad run`` results folder as a bundle in ``out_dir``.
+
+    ``which`` (``last``/``best``) defaults to the checkpoint the study scored.
+    """
     from brainuad.io.cache import open_cache
     from brainuad.splits import read_splits
     from brainuad.training.checkpoint import checkpoint_path, read_checkpoint
@@ -87,7 +113,7 @@ def export_bundle(results_dir: str | Path, method: str, out_dir: str | Path) -> 
             f"{metrics_path}: method {method!r} was not evaluated; available: {', '.join(entries)}"
         )
     entry = entries[method]
-    ckpt = checkpoint_path(results / "runs" / method, "best")
+    ckpt = checkpoint_path(results / "runs" / method, which or study_checkpoint(results))
     tensors, state = read_checkpoint(ckpt)
     cache = open_cache(results / "cache")
     if state.get("fingerprint") != cache.fingerprint:
@@ -178,6 +204,7 @@ def write_bundle(
         healthy["age_pred"] if head else None,
         weights,
     )
+    correction = fit_bias_correction(healthy["age_pred"], healthy["age"]) if head else None
     sens100, spec95 = operating_points(
         _combined(val, weights, head), val["label"], _combined(test, weights, head), test["label"]
     )
@@ -199,6 +226,13 @@ def write_bundle(
         "operating_points": {p.name: p.to_dict() for p in (sens100, spec95)},
         "flag_rule": "flagged when combined >= threshold",
         "training": _training_summary(train_subjects),
+        "brain_age": None
+        if not head
+        else {
+            "training_mean": model_cfg.age_mean,
+            "training_sd": model_cfg.age_sd,
+            "bias_correction": None if correction is None else correction.to_dict(),
+        },
         "qc_reference": _qc_reference(train_subjects),
         "map_sigma": float(map_sigma),
         "versions": package_versions(),

@@ -1,10 +1,10 @@
 """Export a bare training run (``brainuad train`` folder) plus its cache as a model bundle.
 
 Without a study's ``metrics.json`` and scores, :func:`export_run` computes what the bundle needs
-from the run's best checkpoint and the preprocessed cache it was trained on (by default the one
-recorded in ``RUN_DIR/config.json``): it scores the validation (and test) subjects, chooses the
-combined weights on validation by the paper's grid search (exact AUC, as ``brainuad evaluate``)
-and sets the operating points on them.
+from the run's checkpoint (``last`` by default) and the preprocessed cache it was trained on (by
+default the one recorded in ``RUN_DIR/config.json``): it scores the validation (and test)
+subjects, chooses the combined weights on validation by the paper's grid search (exact AUC, as
+``brainuad evaluate``) and sets the operating points on them.
 """
 
 from __future__ import annotations
@@ -40,8 +40,9 @@ def export_run(
     splits: str | Path | None = None,
     device: str = "auto",
     progress: bool = False,
+    which: str = "last",
 ) -> Path:
-    """Export the ``best`` checkpoint of a training run (module docstring); returns the bundle.
+    """Export the ``which`` checkpoint of a training run (module docstring); returns the bundle.
 
     ``cache_dir``/``splits`` default to those recorded in ``RUN_DIR/config.json``. The cache must
     hold healthy and anomalous validation subjects.
@@ -54,14 +55,14 @@ def export_run(
 
     run = Path(run_dir)
     record = _run_record(run)
-    ckpt = checkpoint_path(run, "best")
+    ckpt = checkpoint_path(run, which)
     tensors, state = read_checkpoint(ckpt)
     cache_path = Path(cache_dir) if cache_dir is not None else _recorded(record, "cache", run)
     cache = open_cache(cache_path, expected_fingerprint=state.get("fingerprint"))
     splits_path = splits if splits is not None else record.get("splits")
     if splits_path:
         cache = cache.with_splits(read_splits(splits_path))
-    scores = score_run(run, cache, split="eval", device=device, progress=progress)
+    scores = score_run(run, cache, split="eval", which=which, device=device, progress=progress)
     for col in ("age", "rec", "kl", "age_pred", "age_abs_error"):
         scores[col] = pd.to_numeric(scores[col], errors="coerce")
     val = scores[scores["split"] == "val"]

@@ -12,7 +12,10 @@ A bundle is a folder of plain files::
 Nothing in a bundle is ever unpickled; the weights file is verified against its SHA-256 before
 it is read, and the bundle's format version must be one this brainuad reads
 (:data:`BUNDLE_FORMAT_VERSION`); a bundle written by another brainuad release with the same
-format version loads unchanged.
+format version loads unchanged. Version 2 (this release): the age head predicts
+``age_mean + age_sd * head(features)`` with the training ages' statistics in the model config,
+and ``bundle.json`` carries the brain-age bias correction; version-1 bundles (age head scaled by
+100 years) are refused with a message to re-export them.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from brainuad.io.atomic import atomic_path
 from brainuad.training.checkpoint import read_safetensors
 
 BUNDLE_FORMAT = "brainuad-bundle"
-BUNDLE_FORMAT_VERSION = 1
+BUNDLE_FORMAT_VERSION = 2
 BUNDLE_JSON = "bundle.json"
 WEIGHTS_FILE = "weights.safetensors"
 REFERENCE_FILE = "reference.csv"
@@ -111,7 +114,7 @@ def read_bundle_json(root: str | Path) -> dict[str, Any]:
         made_by = record.get("versions", {}).get("brainuad", "an unknown brainuad")
         raise CheckpointError(
             f"{path}: bundle format version {version} (written by brainuad {made_by}) is not "
-            f"supported; this brainuad reads version {BUNDLE_FORMAT_VERSION} (re-export the "
-            "bundle with this release)"
+            f"supported; this brainuad reads version {BUNDLE_FORMAT_VERSION}: re-export the "
+            "bundle with this release (`brainuad export RESULTS_DIR --out MODEL_DIR`)"
         )
     return record

@@ -28,6 +28,7 @@ from brainuad.bundle.format import (
 )
 from brainuad.bundle.reference import CombinedWeights, OperatingPoint, Reference
 from brainuad.errors import CheckpointError, ConfigError
+from brainuad.evaluation.brainage import BiasCorrection
 from brainuad.models import VAE, ModelConfig
 from brainuad.preprocessing.config import PreprocessConfig
 
@@ -48,6 +49,7 @@ class Bundle:
     qc_reference: dict[str, dict[str, float]]
     map_sigma: float
     device: torch.device
+    bias_correction: BiasCorrection | None = None
 
     @property
     def method(self) -> str:
@@ -127,6 +129,13 @@ def load_bundle(path: str | Path, device: str | torch.device = "auto") -> Bundle
     restore_model(model, tensors, root / WEIGHTS_FILE)
     model.to(dev).eval()
     age = (record.get("training") or {}).get("age_range")
+    correction = None
+    bc = (record.get("brain_age") or {}).get("bias_correction")
+    if bc is not None:
+        try:
+            correction = BiasCorrection.from_dict(bc)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{json_path}: unreadable brain-age bias correction") from exc
     return Bundle(
         root=root,
         record=record,
@@ -140,6 +149,7 @@ def load_bundle(path: str | Path, device: str | torch.device = "auto") -> Bundle
         qc_reference=dict(record.get("qc_reference") or {}),
         map_sigma=float(record.get("map_sigma", DEFAULT_MAP_SIGMA)),
         device=dev,
+        bias_correction=correction,
     )
 
 

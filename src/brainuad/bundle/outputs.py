@@ -85,6 +85,14 @@ def prediction_record(
             "chronological": pred.age,
             "gap": pred.brain_age_gap,
             "gap_definition": "predicted - chronological (years)",
+            "gap_corrected": pred.brain_age_gap_corrected,
+            "gap_corrected_definition": (
+                "predicted - (slope * chronological + intercept), the linear age bias fitted on "
+                "the healthy validation subjects (years)"
+            ),
+            "bias_correction": (
+                None if bundle.bias_correction is None else bundle.bias_correction.to_dict()
+            ),
             "training_age_range": None if bundle.age_range is None else list(bundle.age_range),
         }
     return {
@@ -137,6 +145,7 @@ def csv_row(pred: ScanPrediction, files: dict[str, Path]) -> dict[str, Any]:
         row[f"flag_{name}"] = None if flag is None else int(flag)
     row["age_pred"] = pred.age_pred
     row["brain_age_gap"] = pred.brain_age_gap
+    row["brain_age_gap_corrected"] = pred.brain_age_gap_corrected
     row["quality_passed"] = int(pred.quality.passed)
     row["warnings"] = "; ".join(pred.warnings)
     row["json"] = files["json"].name

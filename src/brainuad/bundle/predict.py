@@ -60,6 +60,8 @@ class ScanPrediction:
     a value is ``None`` when unavailable, with the reason in ``unavailable``. ``flags`` maps each
     operating point to True/False (``None`` without a combined score). ``anomaly_map`` lies on
     the input scan's grid (``native_affine``); ``model_map`` on the model grid.
+    ``brain_age_gap`` is ``a_p - a_c``; ``brain_age_gap_corrected`` removes the linear
+    regression towards the mean fitted on the bundle's healthy validation subjects.
     """
 
     subject_id: str
@@ -77,6 +79,7 @@ class ScanPrediction:
     native_affine: np.ndarray
     model_map: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    brain_age_gap_corrected: float | None = None
 
 
 def validate_age(age: float | str | None, source: str = "--age") -> float | None:
@@ -216,9 +219,11 @@ def _assemble(
     flags = {
         p.name: None if combined is None else p.flags(combined) for p in bundle.operating_points
     }
-    gap = None
+    gap = gap_bc = None
     if age_pred is not None and scan.age is not None:
         gap = float(age_pred) - scan.age  # type: ignore[arg-type]
+        if bundle.bias_correction is not None:
+            gap_bc = float(bundle.bias_correction.gap(float(age_pred), scan.age))  # type: ignore[arg-type]
 
     spacing = np.linalg.norm(prep.geometry.native_affine[:3, :3], axis=0)
     quality = check_quality(
@@ -252,6 +257,7 @@ def _assemble(
         flags=flags,
         age_pred=None if age_pred is None else float(age_pred),  # type: ignore[arg-type]
         brain_age_gap=gap,
+        brain_age_gap_corrected=gap_bc,
         warnings=tuple(warnings),
         quality=quality,
         anomaly_map=native_map,

@@ -22,8 +22,14 @@ def export_command(
         None,
         "--method",
         "-m",
-        help="Results folder: method to export (vae, vae-ac, vae-ap); default: best test AUC of "
-        "the combined score.",
+        help="Results folder: method to export (vae, vae-ac, vae-ap); default: the best "
+        "validation AUC of the combined score (the test split never chooses what ships).",
+    ),
+    which: str | None = typer.Option(
+        None,
+        "--which",
+        help="Checkpoint: last or best (default: the one the study scored, `checkpoint:` of its "
+        "config.yaml; last for a training run).",
     ),
     cache: Path | None = typer.Option(
         None, "--cache", help="Training run: its preprocessed cache (default: the recorded one)."
@@ -43,12 +49,16 @@ def export_command(
     from brainuad.bundle import choose_best_method, export_bundle
     from brainuad.bundle.export_run import export_run, is_run_dir
 
+    if which is not None and which not in ("last", "best"):
+        raise ConfigError(f"--which: expected last or best, found {which!r}")
     if is_run_dir(source):
         if method is not None:
             raise ConfigError("--method applies to a results folder; a run holds one model")
         if device not in DEVICES:
             raise ConfigError(f"--device: expected one of {', '.join(DEVICES)}, found {device!r}")
-        path = export_run(source, out, cache_dir=cache, splits=splits, device=device)
+        path = export_run(
+            source, out, cache_dir=cache, splits=splits, device=device, which=which or "last"
+        )
     else:
         if cache is not None or splits is not None:
             raise ConfigError("--cache and --splits apply to a training run folder")
@@ -61,7 +71,7 @@ def export_command(
                     "run folder (config.json of `brainuad train`)",
                 )
             method = choose_best_method(json.loads(metrics_path.read_text(encoding="utf-8")))
-        path = export_bundle(source, method, out)
+        path = export_bundle(source, method, out, which)
     record = json.loads((path / "bundle.json").read_text(encoding="utf-8"))
     w = record["combined_weights"]
     typer.echo(f"exported {record['method']} -> {path}")

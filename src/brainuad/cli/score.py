@@ -21,7 +21,11 @@ def score(
     splits: Path | None = typer.Option(
         None, help="Splits CSV from `brainuad split` (default: the cache's split column)."
     ),
-    which: str = typer.Option("best", help="Checkpoint to use: best or last."),
+    which: str = typer.Option(
+        "last",
+        help="Checkpoint: last (after the fixed number of epochs, as the paper) or best (lowest "
+        "validation loss).",
+    ),
     maps: Path | None = typer.Option(
         None, help="Folder for voxel-wise residual maps (<subject_id>.nii.gz, model space)."
     ),
@@ -36,6 +40,8 @@ def score(
 
     if split not in SPLIT_CHOICES:
         raise ConfigError(f"--split: expected one of {', '.join(SPLIT_CHOICES)}, found {split!r}")
+    if which not in ("last", "best"):
+        raise ConfigError(f"--which: expected last or best, found {which!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise ConfigError(f"--device: expected auto, cpu or cuda, found {device!r}")
     cache = open_cache(cache_dir)

@@ -183,3 +183,58 @@ def format_comparisons(study: StudyEvaluation) -> str:
     for s in study.skipped:
         lines.append(f"{s['method_a']} vs {s['method_b']}: not compared ({s['reason']})")
     return "\n".join(lines)
+
+
+def _signed_difference(c: dict, baseline: str) -> tuple[str, str, float, float, float]:
+    a, b, sign = c["method_a"], c["method_b"], 1.0
+    if a == baseline:
+        a, b, sign = b, a, -1.0
+    d = c["difference"]
+    lo, hi = sorted((sign * d["ci_low"], sign * d["ci_high"]))
+    return a, b, sign * d["value"], lo, hi
+
+
+def format_study_summary(doc: dict, baseline: str = "vae") -> str:
+    """What ``brainuad run`` prints after Table 1, from a ``metrics.json`` document: the paired
+    tests against ``baseline``, the brain age of each age-head method beside the reference
+    predictors and chronological age alone, and the study's warnings."""
+    lines = []
+    pairs = [c for c in doc.get("comparisons", []) if baseline in (c["method_a"], c["method_b"])]
+    if pairs:
+        lines.append(f"Paired tests of the combined score against {baseline} (test set):")
+        for c in pairs:
+            a, b, diff, lo, hi = _signed_difference(c, baseline)
+            lines.append(
+                f"  {a} - {b}: dAUC {100 * diff:+.2f} points ({100 * lo:+.1f}, {100 * hi:+.1f}),"
+                f" p = {c['p_bootstrap']:.3g} (paired bootstrap), p = {c['p_delong']:.3g} "
+                "(DeLong)"
+            )
+    ages = []
+    for m in doc["methods"]:
+        if m.get("mae_n"):
+            age_auc = m["scores"].get("age", {}).get("auc", {}).get("value")
+            bc_auc = m["scores"].get("age_bc", {}).get("auc", {}).get("value")
+            ages.append(
+                f"  {m['method']}: MAE_N {m['mae_n']['mean']:.2f} y, MAE_A "
+                f"{m['mae_a']['mean']:.2f} y, AUC of L_age {100 * age_auc:.1f}%"
+                + ("" if bc_auc is None else f", of the bias-corrected gap {100 * bc_auc:.1f}%")
+            )
+    refs = doc.get("references", {})
+    for name, entry in refs.get("brain_age", {}).items():
+        ages.append(
+            f"  {name} regression on the voxels (reference): MAE_N {entry['mae_n']['mean']:.2f} "
+            f"y, MAE_A {entry['mae_a']['mean']:.2f} y"
+        )
+    if "chronological_age" in refs:
+        ages.append(
+            f"  chronological age alone: AUC {100 * refs['chronological_age']['auc']['value']:.1f}%"
+        )
+    if ages:
+        lines += ["Brain age (test set):", *ages]
+    warnings = doc.get("warnings", [])
+    if warnings:
+        lines.append("Warnings:")
+        lines += [
+            f"  - {(w['method'] + ': ') if w.get('method') else ''}{w['message']}" for w in warnings
+        ]
+    return "\n".join(lines)

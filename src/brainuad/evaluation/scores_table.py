@@ -39,7 +39,8 @@ def validate_scores_frame(frame: pd.DataFrame, source: str | Path = "<scores>") 
     """Check one method's scores table; return the val/test rows with clean dtypes.
 
     The result has ``subject_id`` (str), ``split``, ``label`` (int 0/1), ``rec``, ``kl``,
-    ``age`` and ``age_score`` (float; ``age_score`` all NaN for methods without an age head).
+    ``age``, ``age_pred`` and ``age_score`` (float; ``age_pred`` and ``age_score`` all NaN for
+    methods without an age head).
     Raises :class:`InputFileError` naming ``source`` on any problem.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
@@ -82,6 +83,7 @@ def validate_scores_frame(frame: pd.DataFrame, source: str | Path = "<scores>") 
             )
         out[col] = values
     out["age"] = _numeric(rows, "age") if "age" in rows else np.nan
+    out["age_pred"] = _numeric(rows, "age_pred") if "age_pred" in rows else np.nan
     out["age_score"] = _age_score(rows, source)
     _check_splits(out, source)
     return out

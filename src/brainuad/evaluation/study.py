@@ -6,8 +6,12 @@ score); then on the ``test`` subjects the scores ``rec``, ``kl``, ``age`` (if th
 age head) and ``combined`` get AUC, AUPRC and spec100 with BCa intervals (shared stratified
 resamples), and the age prediction gets MAE_N / MAE_A (mean and sample SD, ddof = 1, of
 ``|predicted - chronological age|`` over the normal / anomalous test subjects). The **combined**
-score is the method's headline, as in the paper's Table 1. Every pair of methods is then
-compared on the combined score over their common test subjects (paired bootstrap + DeLong).
+score is the method's headline, as in the paper's Table 1. Methods with an age head also get
+``age_bc``, the bias-corrected brain-age gap (:mod:`~brainuad.evaluation.brainage`; not part of
+the combined score). Every pair of methods is then compared on the combined score over their
+common test subjects (paired bootstrap + DeLong). :mod:`~brainuad.evaluation.diagnostics` adds
+the reference rows (chronological age alone, reference brain-age predictors) and the warnings
+that say when to doubt the results.
 Every bootstrap (each method's, each pair's) starts from the same ``seed``, so results are
 reproducible and methods scored on the same subjects in the same order share resamples.
 """
@@ -24,7 +28,9 @@ from numpy.typing import ArrayLike
 
 from brainuad.errors import InputFileError
 from brainuad.evaluation.bootstrap import DEFAULT_RESAMPLES, Interval, bootstrap_metrics
+from brainuad.evaluation.brainage import BiasCorrection, corrected_age_score, correction_for
 from brainuad.evaluation.compare import PairedAUCTest, paired_auc_test
+from brainuad.evaluation.diagnostics import reference_rows, study_warnings
 from brainuad.evaluation.grid import (
     PAPER_ALPHAS,
     PAPER_GAMMAS,
@@ -32,9 +38,10 @@ from brainuad.evaluation.grid import (
     combined_score,
     grid_search_combined,
 )
+from brainuad.evaluation.metrics import auc
 from brainuad.evaluation.scores_table import validate_scores_frame
 
-SCORES = ("rec", "kl", "age", "combined")
+SCORES = ("rec", "kl", "age", "combined", "age_bc")
 HEADLINE = "combined"
 SCHEMA = "brainuad-metrics/1"
 
@@ -84,6 +91,8 @@ class MethodEvaluation:
     n_val: tuple[int, int]  # (normal, anomalous)
     n_test: tuple[int, int]
     source: str | None = None
+    val_auc: dict[str, float] = field(default_factory=dict)  # per single score, on val
+    bias_correction: BiasCorrection | None = None
 
     @property
     def has_age(self) -> bool:
@@ -108,6 +117,10 @@ class MethodEvaluation:
             "scores": {k: v.to_dict() for k, v in self.scores.items()},
             "mae_n": None if self.mae_n is None else self.mae_n.to_dict(),
             "mae_a": None if self.mae_a is None else self.mae_a.to_dict(),
+            "val_auc": dict(self.val_auc),
+            "bias_correction": (
+                None if self.bias_correction is None else self.bias_correction.to_dict()
+            ),
         }
 
 
@@ -116,7 +129,9 @@ def _counts(part: pd.DataFrame) -> tuple[int, int]:
     return len(part) - n_anom, n_anom
 
 
-def _test_scores(part: pd.DataFrame, weights: GridSearchResult) -> dict[str, np.ndarray]:
+def _test_scores(
+    part: pd.DataFrame, weights: GridSearchResult, correction: BiasCorrection | None = None
+) -> dict[str, np.ndarray]:
     age = part["age_score"].to_numpy() if np.isfinite(part["age_score"]).all() else None
     out = {"rec": part["rec"].to_numpy(), "kl": part["kl"].to_numpy()}
     if age is not None:
@@ -124,7 +139,18 @@ def _test_scores(part: pd.DataFrame, weights: GridSearchResult) -> dict[str, np.
     out["combined"] = combined_score(
         out["rec"], out["kl"], age, weights.alpha, weights.gamma, weights.beta
     )
+    if correction is not None and np.isfinite(part["age_pred"]).all():
+        out["age_bc"] = corrected_age_score(part, correction)
     return out
+
+
+def _val_aucs(val: pd.DataFrame, has_age: bool) -> dict[str, float]:
+    """Validation AUC of each single score (for the validation/test disagreement warning)."""
+    labels = val["label"].to_numpy()
+    if labels.min() == labels.max():
+        return {}
+    cols = {"rec": "rec", "kl": "kl", **({"age": "age_score"} if has_age else {})}
+    return {name: auc(val[col].to_numpy(), labels) for name, col in cols.items()}
 
 
 def evaluate_method(
@@ -159,8 +185,10 @@ def evaluate_method(
         gammas=gammas,
     )
     labels = test["label"].to_numpy()
+    has_pred = has_age and bool(np.isfinite(frame["age_pred"]).all())
+    correction = correction_for(frame) if has_pred else None
     boot = bootstrap_metrics(
-        _test_scores(test, weights),
+        _test_scores(test, weights, correction),
         labels,
         n_resamples=n_resamples,
         confidence=confidence,
@@ -175,7 +203,16 @@ def evaluate_method(
         err = test["age_score"].to_numpy()
         mae_n, mae_a = age_error(err[labels == 0]), age_error(err[labels == 1])
     return MethodEvaluation(
-        method, weights, results, mae_n, mae_a, _counts(val), _counts(test), source
+        method,
+        weights,
+        results,
+        mae_n,
+        mae_a,
+        _counts(val),
+        _counts(test),
+        source,
+        _val_aucs(val, has_age),
+        correction,
     )
 
 
@@ -187,6 +224,8 @@ class StudyEvaluation:
     comparisons: tuple[PairedAUCTest, ...]
     settings: dict[str, object]
     skipped: tuple[dict[str, str], ...] = field(default=())
+    references: dict[str, object] = field(default_factory=dict)
+    warnings: tuple[dict[str, str], ...] = field(default=())
 
     def to_dict(self) -> dict[str, object]:
         """The ``metrics.json`` document (schema in :mod:`brainuad.evaluation.report`)."""
@@ -196,6 +235,8 @@ class StudyEvaluation:
             "methods": [m.to_dict() for m in self.methods],
             "comparisons": [c.to_dict() | {"score": HEADLINE} for c in self.comparisons],
             "skipped_comparisons": list(self.skipped),
+            "references": dict(self.references),
+            "warnings": list(self.warnings),
         }
 
 
@@ -228,8 +269,13 @@ def evaluate_methods(
     confidence: float = 0.95,
     alphas: ArrayLike = PAPER_ALPHAS,
     gammas: ArrayLike = PAPER_GAMMAS,
+    brain_age: Mapping[str, pd.DataFrame] | None = None,
 ) -> StudyEvaluation:
-    """Evaluate every method of ``{name: scores table}`` and test all pairs (module docstring)."""
+    """Evaluate every method of ``{name: scores table}`` and test all pairs (module docstring).
+
+    ``brain_age`` maps the names of reference brain-age predictors (e.g. ``ridge``) to their
+    tables (``subject_id, split, label, age, age_pred``), evaluated as reference rows.
+    """
     sources = dict(sources or {})
     frames = {m: validate_scores_frame(t, sources.get(m, m)) for m, t in tables.items()}
     evals = [
@@ -281,4 +327,13 @@ def evaluate_methods(
         "tie_break": "smallest alpha, then smallest gamma",
         "mae_sd_ddof": 1,
     }
-    return StudyEvaluation(tuple(evals), tuple(comparisons), settings, tuple(skipped))
+    settings["bias_correction"] = (
+        "age_bc = |age_pred - (slope * age + intercept)|, fitted on healthy validation subjects"
+    )
+    first = next(iter(frames.values()))
+    boot_args = {"n_resamples": n_resamples, "seed": seed, "confidence": confidence}
+    references = reference_rows(first, dict(brain_age or {}), **boot_args)
+    warnings = study_warnings(evals, first, references)
+    return StudyEvaluation(
+        tuple(evals), tuple(comparisons), settings, tuple(skipped), references, tuple(warnings)
+    )

@@ -8,6 +8,7 @@ Example (every key but ``cohort`` and ``output`` is optional)::
     methods: [vae, vae-ac, vae-ap]
     seed: 0
     epochs: null                     # override the preset's epoch count
+    checkpoint: last                 # checkpoint scored and exported: last (paper) | best
     device: auto                     # auto | cpu | cuda
     jobs: null                       # preprocessing worker processes (default: all cores)
     preprocess: {skull_strip: deepbet}   # overrides of the preprocessing settings
@@ -31,6 +32,7 @@ from brainuad.errors import ConfigError
 
 METHODS = ("vae", "vae-ac", "vae-ap")
 PRESETS = ("paper", "cpu", "tiny")
+CHECKPOINTS = ("last", "best")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -44,6 +46,7 @@ class StudyConfig:
     methods: tuple[str, ...] = METHODS
     seed: int = 0
     epochs: int | None = None
+    checkpoint: str = "last"
     device: str = "auto"
     jobs: int | None = None
     preprocess: dict[str, Any] = field(default_factory=dict)
@@ -64,6 +67,7 @@ class StudyConfig:
             "methods": list(self.methods),
             "seed": self.seed,
             "epochs": self.epochs,
+            "checkpoint": self.checkpoint,
             "device": self.device,
             "jobs": self.jobs,
             "preprocess": dict(d["preprocess"]),
@@ -84,6 +88,7 @@ _TOP_KEYS = {
     "methods",
     "seed",
     "epochs",
+    "checkpoint",
     "device",
     "jobs",
     "preprocess",
@@ -150,6 +155,11 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
     device = typed("device", str, "auto")
     if device not in DEVICES:
         raise ConfigError(f"{src}: device must be one of {', '.join(DEVICES)}, found {device!r}")
+    checkpoint = typed("checkpoint", str, "last")
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(
+            f"{src}: checkpoint must be one of {', '.join(CHECKPOINTS)}, found {checkpoint!r}"
+        )
     epochs = typed("epochs", int, None)
     if epochs is not None and epochs < 1:
         raise ConfigError(f"{src}: epochs must be >= 1, found {epochs}")
@@ -184,6 +194,7 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
         methods=tuple(methods),
         seed=typed("seed", int, 0),
         epochs=epochs,
+        checkpoint=checkpoint,
         device=device,
         jobs=jobs,
         preprocess=dict(typed("preprocess", dict, {})),

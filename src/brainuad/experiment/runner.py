@@ -1,13 +1,14 @@
 """The whole study of the paper on one cohort, resumable stage by stage (``brainuad run``).
 
 preprocess (cached, incremental) -> age-stratified split -> train VAE, VAE-a_c, VAE-a_p ->
-score validation and test -> grid-search the combined weights on validation and evaluate on
-test -> report -> model bundle of the best method.
+score validation and test (the ``checkpoint`` of the config: ``last`` by default) -> the ridge
+brain-age reference -> grid-search the combined weights on validation and evaluate on test ->
+report -> model bundle of the method with the best validation AUC.
 
 Results folder::
 
     config.yaml  run_state.json  cache/  splits.csv  runs/<method>/  scores/<method>.csv
-    examples/<method>.npz  metrics.json  metrics.csv  report/  model/
+    examples/<method>.npz  brain_age/ridge.csv  metrics.json  metrics.csv  report/  model/
 
 Every stage is skipped when its fingerprint (inputs + settings, see
 :mod:`brainuad.experiment.state`) matches the last finished run and its outputs exist. Training
@@ -62,7 +63,8 @@ def run_study(config: StudyConfig, *, progress: bool = True, log: Log = print) -
     for method in config.methods:
         train_fp = _train(config, method, cache, splits_path, state, progress, log, ran)
         score_fps[method] = _score(config, method, cache, train_fp, state, progress, log, ran)
-    metrics_path, table1 = _evaluate(config, score_fps, state, log, ran)
+    ridge_fp = _ridge(config, cache, splits_path, state, log, ran)
+    metrics_path, table1 = _evaluate(config, score_fps, ridge_fp, state, log, ran)
     report_path = _report(config, metrics_path, state, log, ran) if config.report else None
     bundle_path = _bundle(config, metrics_path, cache, state, log, ran)
     return StudyResult(out, metrics_path, report_path, bundle_path, table1, tuple(ran))
@@ -178,8 +180,8 @@ def _train(
     tcfg = _train_config(config)
     stage = f"train:{method}"
     fp = fingerprint(_cache_fp(cache), file_digest(splits_path), tcfg.to_dict(), method)
-    best = checkpoint_path(run_dir, "best")
-    if state.is_done(stage, fp, [best]):
+    done = checkpoint_path(run_dir, config.checkpoint)
+    if state.is_done(stage, fp, [done]):
         _stage_log(log, stage, True)
         return fp
     resume = state.started_with(stage) == fp and checkpoint_path(run_dir, "last").exists()
@@ -232,14 +234,14 @@ def _score(
     stage = f"score:{method}"
     scores_path = config.output / "scores" / f"{method}.csv"
     examples_path = config.output / "examples" / f"{method}.npz"
-    fp = fingerprint(train_fp, "score-v2")
+    fp = fingerprint(train_fp, "score-v3", config.checkpoint)
     if state.is_done(stage, fp, [scores_path, examples_path]):
         _stage_log(log, stage, True)
         return fp
     _stage_log(log, stage, False)
     started = state.start(stage, fp)
     run_dir = config.output / "runs" / method
-    model, _ = load_checkpoint(run_dir, "best", expected_shape=cache.shape)
+    model, _ = load_checkpoint(run_dir, config.checkpoint, expected_shape=cache.shape)
     table = score_cache(
         model,
         cache,
@@ -261,13 +263,44 @@ def _score(
         lesions=None if lesions is None else np.asarray(lesions),
     )
     save_examples(examples_path, arrays)
-    state.finish(stage, started, n_scored=len(table))
+    state.finish(stage, started, n_scored=len(table), checkpoint=config.checkpoint)
     ran.append(stage)
     return fp
 
 
+def _ridge(
+    config: StudyConfig,
+    cache: Cache,
+    splits_path: Path,
+    state: RunState,
+    log: Log,
+    ran: list[str],
+) -> str:
+    """The ridge-regression brain-age reference (:mod:`brainuad.scoring.ridge_age`)."""
+    from brainuad.scoring.ridge_age import ridge_age_table
+
+    path = config.output / "brain_age" / "ridge.csv"
+    fp = fingerprint(_cache_fp(cache), file_digest(splits_path), "ridge-v1")
+    if state.is_done("brain-age", fp, [path]):
+        _stage_log(log, "brain-age", True)
+        return fp
+    _stage_log(log, "brain-age", False)
+    started = state.start("brain-age", fp)
+    table = ridge_age_table(cache)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    state.finish("brain-age", started, alpha=table.attrs.get("alpha"))
+    ran.append("brain-age")
+    return fp
+
+
 def _evaluate(
-    config: StudyConfig, score_fps: dict[str, str], state: RunState, log: Log, ran: list[str]
+    config: StudyConfig,
+    score_fps: dict[str, str],
+    ridge_fp: str,
+    state: RunState,
+    log: Log,
+    ran: list[str],
 ) -> tuple[Path, str]:
     import pandas as pd
 
@@ -275,16 +308,23 @@ def _evaluate(
     from brainuad.evaluation.scores_table import validate_scores_frame
 
     metrics_path = config.output / "metrics.json"
-    fp = fingerprint(score_fps, config.n_resamples, config.confidence, config.seed)
+    from brainuad.evaluation.brainage import read_age_predictions
+
+    fp = fingerprint(score_fps, ridge_fp, config.n_resamples, config.confidence, config.seed)
     paths = {m: config.output / "scores" / f"{m}.csv" for m in config.methods}
     tables = {m: validate_scores_frame(pd.read_csv(p), p) for m, p in paths.items()}
+    ridge_path = config.output / "brain_age" / "ridge.csv"
+    ridge = read_age_predictions(
+        str(ridge_path), pd.read_csv(ridge_path, dtype={"subject_id": str})
+    )
     if state.is_done("evaluate", fp, [metrics_path]):
         _stage_log(log, "evaluate", True)
         import json
 
         from brainuad.evaluation import format_table1_from_dict
 
-        return metrics_path, format_table1_from_dict(json.loads(metrics_path.read_text()))
+        doc = json.loads(metrics_path.read_text())
+        return metrics_path, _summary(format_table1_from_dict(doc), doc)
     _stage_log(log, "evaluate", False)
     started = state.start("evaluate", fp)
     study = evaluate_methods(
@@ -293,11 +333,19 @@ def _evaluate(
         n_resamples=config.n_resamples,
         seed=config.seed,
         confidence=config.confidence,
+        brain_age={"ridge": ridge},
     )
     write_metrics(study, metrics_path)
     state.finish("evaluate", started)
     ran.append("evaluate")
-    return metrics_path, format_table1(study)
+    return metrics_path, _summary(format_table1(study), study.to_dict())
+
+
+def _summary(table1: str, doc: dict) -> str:
+    from brainuad.evaluation.report import format_study_summary
+
+    rest = format_study_summary(doc)
+    return f"{table1}\n\n{rest}" if rest else table1
 
 
 def _report(

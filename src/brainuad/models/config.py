@@ -7,6 +7,7 @@ The same :class:`ModelConfig` is stored in every checkpoint, so a model can be r
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +39,18 @@ class ModelConfig:
             ``"upsample"`` (nearest-neighbour resize to the exact target shape, then a stride-1
             convolution: no checkerboard artefacts, about 8x the decoder FLOPs).
         negative_slope: slope of the LeakyReLU activations.
-        age_scale: years per model age unit. The age enters and leaves the network as
-            ``years / age_scale`` (default 100, so ages of 20-90 years become 0.2-0.9): the
-            VAE-a_c latent ``z * a_c`` keeps the scale of ``z``, and the age head regresses an O(1)
-            target. Ages in the public API (inputs and ``age_pred``) are always in years.
+        age_scale: years per unit of the VAE-a_c age input: the latent becomes
+            ``z * years / age_scale`` (default 100, so ages of 20-90 years become 0.2-0.9 and
+            ``z * a_c`` keeps the scale of ``z``). Ages in the public API are always in years.
         age_hidden: hidden units of the age head; 0 (default) means a single linear regression
             layer, as in the paper.
+        age_mean, age_sd: the age head predicts ``a_p = age_mean + age_sd * head(features)``
+            (years). Set from the healthy training subjects' ages when a run starts and stored
+            with the model (checkpoint, bundle), so that an untrained head (zero-initialised
+            output layer) predicts the training mean and its output has the target's scale.
+            The defaults are the paper's healthy cohort (45.44 +/- 16.85 years).
+        age_dropout: dropout probability on the encoder features that feed the age head
+            (training only; 0 = none).
     """
 
     kind: str = "vae"
@@ -56,6 +63,9 @@ class ModelConfig:
     negative_slope: float = 0.2
     age_scale: float = 100.0
     age_hidden: int = 0
+    age_mean: float = 45.44
+    age_sd: float = 16.85
+    age_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
@@ -83,6 +93,13 @@ class ModelConfig:
             )
         if not self.age_scale > 0:
             raise ConfigError(f"age_scale: expected a positive number, found {self.age_scale}")
+        if not (math.isfinite(self.age_mean) and math.isfinite(self.age_sd) and self.age_sd > 0):
+            raise ConfigError(
+                "age_mean and age_sd: expected finite numbers with age_sd > 0, found "
+                f"{self.age_mean} and {self.age_sd}"
+            )
+        if not 0.0 <= self.age_dropout < 1.0:
+            raise ConfigError(f"age_dropout: expected 0 <= p < 1, found {self.age_dropout}")
 
     @property
     def uses_age_input(self) -> bool:

@@ -1,15 +1,26 @@
 """Loss terms of eq. (1) and (2): L1 reconstruction, KL divergence to N(0, I), L1 age error.
 
-Reduction. Each term is first reduced *per volume* by a **sum** (over voxels for the
-reconstruction, over latent dimensions for the KL divergence), then averaged over the batch.
-This is the negative evidence lower bound of a VAE with a Laplace likelihood (up to constants),
-as in Baur et al. and Kingma & Welling: the balance between reconstruction and KL does not
-depend on the batch size, and with beta = 1 the KL term has its proper weight. Averaging over
-voxels instead would shrink the reconstruction term by the voxel count (~325 000 for
-64x77x66) and let the KL term dominate, collapsing the posterior. The age term is the absolute
-error in **years** per volume (paper: l1-distance between a_p and a_c), averaged over the batch.
+The paper gives the loss as ``L_rec + beta L_KL + gamma L_age`` with beta = gamma = 1 but not
+the reduction of each term, and the reduction decides what gamma = 1 means. Three are offered
+(:data:`REDUCTIONS`); every term is reduced per volume, then averaged over the batch, and the
+age term is always the absolute error in **years** (paper: l1-distance between a_p and a_c):
 
-The per-volume functions return shape (B,) so that scoring can use them as anomaly scores.
+* ``"sum"``: L_rec summed over voxels, L_KL summed over latent dimensions: the negative ELBO of
+  a VAE with a Laplace likelihood (Kingma & Welling; Baur et al.). beta = 1 gives KL its proper
+  weight, but L_rec is ~10^4 per volume, so gamma = 1 gives the age ~0.1 % of the loss and the
+  shared encoder learns almost nothing for it.
+* ``"elbo-per-voxel"`` (default): the same ELBO divided by the number of voxels (L_rec averaged
+  over voxels, L_KL summed over latent dimensions then divided by the voxel count). beta = 1
+  keeps its ELBO meaning exactly (the reconstruction/KL balance of ``"sum"``, whose optimiser
+  steps Adam leaves unchanged for the models without an age head), and gamma = 1 weighs one year
+  of age error like a mean absolute reconstruction error of 1 (the whole standardised intensity
+  range): the age task shapes the shared encoder, as the paper's "regularisation" reading needs.
+* ``"mean"``: PyTorch's default reduction for every term (``nn.L1Loss()``; KL averaged over
+  latent dimensions). The age term weighs as in ``"elbo-per-voxel"``, but the KL term is then
+  ``voxels / n_z`` times heavier than in the ELBO (a strongly regularised beta-VAE).
+
+The per-volume functions return shape (B,) sums so that scoring can use them as anomaly scores
+(scores are always the sums; the reduction only concerns training).
 """
 
 from __future__ import annotations
@@ -19,6 +30,10 @@ from dataclasses import dataclass
 import torch
 
 from brainuad.models.vae import VAEOutput
+
+#: per-volume reductions of the loss terms (see the module docstring)
+REDUCTIONS = ("elbo-per-voxel", "sum", "mean")
+DEFAULT_REDUCTION = "elbo-per-voxel"
 
 
 @dataclass(frozen=True)
@@ -76,14 +91,21 @@ def vae_loss(
     beta: float = 1.0,
     gamma: float = 1.0,
     mask: torch.Tensor | None = None,
+    reduction: str = DEFAULT_REDUCTION,
 ) -> LossTerms:
     """Eq. (1) (no age head) or eq. (2) (VAE-a_p): ``L_rec + beta L_KL [+ gamma L_age]``.
 
-    Every term is a batch mean of the per-volume terms above. ``age`` (years, shape (B,)) is
-    required when ``out.age_pred`` is not None.
+    Every term is a batch mean of per-volume terms reduced as ``reduction`` says (module
+    docstring). ``age`` (years, shape (B,)) is required when ``out.age_pred`` is not None.
     """
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {REDUCTIONS}, found {reduction!r}")
     rec = reconstruction_l1(out.recon, x, mask).mean()
     kl = kl_divergence(out.mu, out.logvar).mean()
+    if reduction != "sum":
+        n_voxels = float(x[0].numel())
+        rec = rec / n_voxels
+        kl = kl / (n_voxels if reduction == "elbo-per-voxel" else float(out.mu.shape[1]))
     total = rec + beta * kl
     age_term = None
     if out.age_pred is not None:

@@ -11,7 +11,9 @@ normalisation, no activation) with one channel.
 * ``vae-ac``: the latent is multiplied element-wise by the scaled chronological age,
   ``z~ = z * a_c`` with ``a_c = age_years / age_scale`` (default ``age_scale`` 100).
 * ``vae-ap``: an age-regression layer on the flattened encoder features (before the latent
-  space) predicts the brain age; ``age_pred`` is returned in years.
+  space) predicts the brain age ``a_p = age_mean + age_sd * head(features)`` in years, where
+  ``age_mean``/``age_sd`` are the healthy training ages' statistics stored in the config and
+  the head's output layer starts at zero (an untrained head predicts the mean age).
 
 Sampling: in training mode ``z = mu + exp(logvar / 2) * eps`` with ``eps`` drawn from the
 ``generator`` passed to :meth:`VAE.forward` (required, so no global RNG state is used); in
@@ -82,16 +84,13 @@ class VAE(nn.Module):
         n_flat = cfg.flat_features
         self.fc_mu = nn.Linear(n_flat, cfg.n_z)
         self.fc_logvar = nn.Linear(n_flat, cfg.n_z)
-        self.age_head: nn.Module | None = None
+        self.age_head: nn.Sequential | None = None
         if cfg.has_age_head:
+            layers: list[nn.Module] = []
             if cfg.age_hidden:
-                self.age_head = nn.Sequential(
-                    nn.Linear(n_flat, cfg.age_hidden),
-                    nn.LeakyReLU(slope),
-                    nn.Linear(cfg.age_hidden, 1),
-                )
-            else:
-                self.age_head = nn.Linear(n_flat, 1)
+                layers += [nn.Linear(n_flat, cfg.age_hidden), nn.LeakyReLU(slope)]
+            layers.append(nn.Linear(cfg.age_hidden or n_flat, 1))
+            self.age_head = nn.Sequential(*layers)
         self.fc_dec = nn.Linear(cfg.n_z, n_flat)
         self.act_dec = nn.LeakyReLU(slope)
         self.expand = nn.Sequential(
@@ -134,8 +133,32 @@ class VAE(nn.Module):
         return self.decoder(self.expand(h.contiguous(memory_format=memory_format)))
 
     def scale_age(self, age: torch.Tensor) -> torch.Tensor:
-        """Years -> model units (``age / age_scale``), shape (B,)."""
+        """Years -> the VAE-a_c input unit (``age / age_scale``), shape (B,)."""
         return age.reshape(-1) / self.config.age_scale
+
+    def predict_age(
+        self, features: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """Brain age in years (B,) from the flattened encoder ``features`` (see :meth:`encode`).
+
+        ``a_p = age_mean + age_sd * head(features)``. With ``age_dropout`` > 0, in training mode
+        and given a ``generator``, the features are dropped out (inverted dropout) with a mask
+        drawn from it, so no global RNG state is used; otherwise no dropout is applied.
+        Raises ``ValueError`` without an age head.
+        """
+        if self.age_head is None:
+            raise ValueError(f"{self.config.kind} has no age head")
+        cfg = self.config
+        if self.training and cfg.age_dropout > 0 and generator is not None:
+            keep = 1.0 - cfg.age_dropout
+            draw = torch.rand(features.shape, generator=generator, device=features.device)
+            features = features * (draw < keep).to(features.dtype) / keep
+        return cfg.age_mean + cfg.age_sd * self.age_head(features).reshape(-1)
+
+    @property
+    def age_head_output(self) -> nn.Linear | None:
+        """The last (linear) layer of the age head, or None without a head."""
+        return None if self.age_head is None else self.age_head[-1]  # type: ignore[return-value]
 
     # -- forward -------------------------------------------------------------------------
     def forward(
@@ -169,8 +192,8 @@ class VAE(nn.Module):
                 raise ValueError("vae-ac needs the chronological age of every input volume")
             z = z * self.scale_age(age).to(z.dtype).unsqueeze(1)
         age_pred = None
-        if self.age_head is not None:
-            age_pred = self.age_head(feats).reshape(-1) * self.config.age_scale
+        if self.age_head is not None:  # dropout on the head only when z is sampled (training)
+            age_pred = self.predict_age(feats, generator if draw else None)
         return VAEOutput(self.decode(z), mu, logvar, age_pred)
 
 
@@ -189,4 +212,8 @@ def build_model(config: ModelConfig, *, seed: int = 0, impl: str = "auto") -> VA
         out_layer = model.decoder[-1]
         conv = out_layer.conv if isinstance(out_layer, ResizeConv3d) else out_layer
         conv.weight.mul_(OUTPUT_INIT_SCALE)
+        head_out = model.age_head_output
+        if head_out is not None:  # an untrained head predicts the training mean age
+            head_out.weight.zero_()
+            head_out.bias.zero_()
     return model

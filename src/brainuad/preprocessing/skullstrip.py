@@ -87,6 +87,10 @@ def deepbet_version() -> str | None:
         return None
 
 
+#: affines closer than this (mm) count as the same grid
+SAME_GRID_ATOL_MM = 1e-4
+
+
 def mask_from_file(path: str | Path, grid: Grid) -> np.ndarray:
     """Load a brain-mask NIfTI and bring it onto ``grid`` (linear interpolation, > 0.5).
 
@@ -97,7 +101,11 @@ def mask_from_file(path: str | Path, grid: Grid) -> np.ndarray:
     binary = (vol.data > 0).astype(np.float32)
     if not binary.any():
         raise InputFileError(path, "brain mask is empty (expected non-zero voxels on the brain)")
-    on_grid = resample(binary, vol.affine, grid, order=1) > 0.5
+    same_grid = tuple(binary.shape) == tuple(grid.shape) and np.allclose(
+        vol.affine, grid.affine, rtol=0, atol=SAME_GRID_ATOL_MM
+    )
+    # a mask stored on the scan's own grid (the usual case) needs no interpolation
+    on_grid = binary > 0.5 if same_grid else resample(binary, vol.affine, grid, order=1) > 0.5
     if not on_grid.any():
         raise InputFileError(
             path, "brain mask does not overlap the image (check that both share one world space)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from brainuad import __version__
 from brainuad.errors import InputFileError
 from brainuad.io.atomic import atomic_dir, write_text_atomic
-from brainuad.reports import images, plots, tables
+from brainuad.reports import doubts, images, plots, tables, training
 from brainuad.reports.artefacts import ResultsFolder, load_results
 from brainuad.reports.html import (
     Section,
@@ -69,7 +70,11 @@ class _Writer:
             "weights chosen on the validation split (as in the paper's Table 1); all values on "
             f"the test split with {self.conf:g}% BCa bootstrap CIs in brackets.</p>"
         )
-        t1 = lead + self.table(tables.table1(m))
+        t1_table = tables.table1(m)
+        extra = " ".join(x for x in (self._checkpoint_note(), doubts.paired_caption(m)) if x)
+        if extra:
+            t1_table = replace(t1_table, caption=f"{t1_table.caption} {extra}")
+        t1 = doubts.warnings_html(m) + lead + self.table(t1_table)
         t1 += "<h3>All anomaly scores</h3>" + self.table(tables.scores_table(m))
         fig2 = self.figure(
             plots.figure2(m),
@@ -86,7 +91,9 @@ class _Writer:
             "and AUPRC in the legends are the values of metrics.json.",
         )
         age_fig = plots.age_scatter_figure(m, self.r.scores)
-        age = (
+        age_table = doubts.brain_age_table(m)
+        age = "" if age_table is None else self.table(age_table)
+        age += (
             self.figure(
                 age_fig,
                 "age_scatter",
@@ -121,6 +128,21 @@ class _Writer:
             Section("comparisons", "Paired tests", comp_html, comp_notes),
         ]
 
+    def _checkpoint_note(self) -> str:
+        """Which checkpoint was scored (``checkpoint:`` of config.yaml; ``last`` by default)."""
+        import yaml
+
+        try:
+            doc = yaml.safe_load(self.r.config_text or "") or {}
+        except yaml.YAMLError:
+            return ""
+        which = doc.get("checkpoint", "last") if isinstance(doc, dict) else "last"
+        what = {
+            "last": "the last epoch's weights (as the paper, after its fixed number of epochs)",
+            "best": "the weights of the epoch with the lowest validation loss",
+        }.get(str(which), str(which))
+        return f"Scored checkpoint: {which} ({what})."
+
     def example_section(self) -> Section:
         body = ""
         for entry in self.r.methods:
@@ -137,7 +159,7 @@ class _Writer:
         return Section("examples", "Example slices", body, tuple(self.r.notes["examples"]))
 
     def training_section(self) -> Section:
-        fig = images.training_figure(self.r.logs)
+        fig = training.training_figure(self.r.logs)
         notes = list(self.r.notes["training"])
         if fig is None:
             if self.r.logs:

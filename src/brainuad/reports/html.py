@@ -29,6 +29,9 @@ h3 { font-size: 15.5px; margin: 16px 0 6px; }
 p.lead { margin: 4px 0 10px; }
 p.note { background: #fff8e1; border-left: 4px solid #f0b429; padding: 6px 10px;
          margin: 6px 0; font-size: 13.5px; color: #5c4400; }
+div.warning { background: #fdecea; border-left: 4px solid #c0392b; padding: 4px 12px;
+              margin: 8px 0 12px; font-size: 13.5px; color: #5c1a12; }
+div.warning ul { margin: 4px 0 6px; padding-left: 20px; }
 .caption { color: var(--muted); font-size: 13px; margin: 6px 0 4px; max-width: 980px; }
 .tablewrap { overflow-x: auto; }
 table { border-collapse: collapse; margin: 6px 0; font-size: 13.5px;

@@ -1,19 +1,17 @@
-"""Image figures: example slices (input, reconstruction, residual heat map) and training curves."""
+"""Image figures: example slices (input, reconstruction, residual heat map)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from brainuad.reports.artefacts import PLANES, ExampleSlices
-from brainuad.reports.plots import ANOMALOUS_COLOR, METHOD_COLORS, NORMAL_COLOR
+from brainuad.reports.plots import ANOMALOUS_COLOR, NORMAL_COLOR
 from brainuad.reports.tables import method_tex
 
 PANELS = ("input", "reconstruction", "residual map")
-_NOT_TERMS = {"epoch", "train_loss", "val_loss", "lr", "learning_rate", "step", "iteration"}
 
 
 def _window(image: np.ndarray, mask: np.ndarray | None) -> tuple[float, float]:
@@ -114,99 +112,4 @@ def examples_figure(ex: ExampleSlices) -> Figure:
         y=1 - 0.12 / height,
         va="top",
     )
-    return fig
-
-
-def _epochs(log: pd.DataFrame) -> np.ndarray:
-    if "epoch" in log:
-        return pd.to_numeric(log["epoch"], errors="coerce").to_numpy(dtype=np.float64)
-    return np.arange(1, len(log) + 1, dtype=np.float64)
-
-
-def _numeric_columns(log: pd.DataFrame) -> dict[str, np.ndarray]:
-    out = {}
-    for col in log.columns:
-        values = pd.to_numeric(log[col], errors="coerce").to_numpy(dtype=np.float64)
-        if np.isfinite(values).any():
-            out[str(col)] = values
-    return out
-
-
-def loss_columns(log: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """The total-loss columns (train_loss, val_loss, or any ``*loss*``) and loss-term columns."""
-    num = _numeric_columns(log)
-    totals = [c for c in ("train_loss", "val_loss") if c in num]
-    if not totals:
-        totals = [c for c in num if "loss" in c.lower()]
-    terms = [
-        c
-        for c in num
-        if c not in totals
-        and c.lower() not in _NOT_TERMS
-        and not any(t in c.lower() for t in ("time", "sec", "lr_"))
-    ]
-    return totals, terms
-
-
-def _log_scale(ax: object, series: list[np.ndarray]) -> None:
-    values = np.concatenate([s[np.isfinite(s)] for s in series]) if series else np.array([])
-    if values.size and values.min() > 0 and values.max() / values.min() > 20:
-        ax.set_yscale("log")  # type: ignore[attr-defined]
-
-
-def training_figure(logs: dict[str, pd.DataFrame]) -> Figure | None:
-    """Per method: train/val loss per epoch (left) and the loss terms (right, if logged)."""
-    usable = {m: log for m, log in logs.items() if loss_columns(log)[0]}
-    if not usable:
-        return None
-    height = 2.75 * len(usable) + 0.2
-    fig = Figure(figsize=(10.5, height))  # fixed margins (inches): faster than a layout engine
-    axes = fig.subplots(
-        len(usable),
-        2,
-        squeeze=False,
-        gridspec_kw={
-            "left": 0.075,
-            "right": 0.985,
-            "top": 1 - 0.3 / height,
-            "bottom": 0.5 / height,
-            "hspace": 0.95 / 2.75,
-            "wspace": 0.2,
-        },
-    )
-    for row, (method, log) in enumerate(usable.items()):
-        epochs, num = _epochs(log), _numeric_columns(log)
-        totals, terms = loss_columns(log)
-        ax = axes[row, 0]
-        for i, col in enumerate(totals):
-            ax.plot(
-                epochs,
-                num[col],
-                lw=1.6,
-                color=("#1f77b4", "#d62728", "0.4")[min(i, 2)],
-                ls="-" if "train" in col else "--",
-                label=col,
-            )
-        _log_scale(ax, [num[c] for c in totals])
-        ax.set(xlabel="epoch", ylabel="loss", title=f"{method_tex(method)}: total loss")
-        ax.legend(fontsize=8)
-        ax.grid(color="0.92")
-        ax = axes[row, 1]
-        if not terms:
-            ax.text(0.5, 0.5, "no loss-term columns in log.csv", ha="center", va="center")
-            ax.set_axis_off()
-            continue
-        for i, col in enumerate(terms):
-            ax.plot(
-                epochs,
-                num[col],
-                lw=1.3,
-                color=METHOD_COLORS[i % len(METHOD_COLORS)],
-                ls="--" if col.lower().startswith("val") else "-",
-                label=col,
-            )
-        _log_scale(ax, [num[c] for c in terms])
-        ax.set(xlabel="epoch", ylabel="value", title=f"{method_tex(method)}: loss terms")
-        ax.legend(fontsize=7, ncols=2)
-        ax.grid(color="0.92")
     return fig

@@ -65,11 +65,12 @@ def score_run(
     cache: Cache,
     *,
     split: str = "eval",
-    which: str = "best",
+    which: str = "last",
     method: str | None = None,
     **kwargs: object,
 ) -> pd.DataFrame:
-    """Load a trained run's checkpoint (``best`` by default) and score ``split`` of ``cache``."""
+    """Load a trained run's checkpoint (``last`` by default, as the paper scores the model after
+    its fixed number of epochs; ``best`` = lowest validation loss) and score ``split``."""
     from brainuad.training import load_checkpoint
 
     model, state = load_checkpoint(run_dir, which, expected_shape=cache.shape)

@@ -29,7 +29,7 @@ from brainuad.io.atomic import atomic_path, write_json_atomic
 from brainuad.models import VAE, ModelConfig, build_model
 
 CHECKPOINT_FORMAT = "brainuad-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: age head a_p = age_mean + age_sd * head(features)
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 WHICH = ("last", "best")
 
@@ -106,7 +106,8 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if state.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {state.get('format_version')} is not supported "
-            f"(this brainuad reads version {CHECKPOINT_VERSION})"
+            f"(this brainuad reads version {CHECKPOINT_VERSION}; version 1 predates the age "
+            "head's mean/SD parameterisation): train the model again with this release"
         )
     return tensors, state
 

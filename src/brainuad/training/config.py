@@ -7,7 +7,8 @@ shape comes from the cache and the model kind from the command, so
 Presets (:func:`preset`):
 
 * ``paper``: the paper's settings: n_z 2048, Adam lr 1e-3, batch 32, 400 epochs, beta = gamma
-  = 1, channel widths 32-64-128-256 with kernel 5 (meant for a GPU).
+  = 1, channel widths 32-64-128-256 with kernel 5, full precision (the paper trained in
+  float32; ``amp: true`` turns on mixed precision on CUDA), meant for a GPU.
 * ``cpu``: a reduced network (8-16-32-64, n_z 256, batch 4, 25 epochs) that trains
   meaningfully on 2 idle CPU cores in 2-3 minutes on 64x77x66 volumes and ~100 training
   subjects (about 25 volumes/s; see ``docs/benchmarks/models.md``).
@@ -23,6 +24,7 @@ from typing import Any
 
 from brainuad.errors import ConfigError
 from brainuad.models.config import ModelConfig
+from brainuad.models.losses import DEFAULT_REDUCTION, REDUCTIONS
 
 PRESET_NAMES = ("paper", "cpu", "tiny")
 
@@ -36,9 +38,13 @@ class TrainConfig:
         batch_size: volumes per optimiser step, summed over all processes under DDP.
         lr: Adam learning rate.
         beta, gamma: weights of the KL and age terms in eq. (2).
+        reduction: per-volume reduction of the loss terms, which decides what ``gamma`` weighs
+            (see :mod:`brainuad.models.losses`).
         seed: seeds weight initialisation, data order and the reparameterisation noise.
-        channels, n_z, kernel_size, bottleneck_channels, upsampling, age_scale, age_hidden:
-            architecture, see :class:`~brainuad.models.ModelConfig`.
+        channels, n_z, kernel_size, bottleneck_channels, upsampling, age_scale, age_hidden,
+            age_dropout: architecture, see :class:`~brainuad.models.ModelConfig`.
+        age_weight_decay: L2 weight decay (Adam's ``weight_decay``) on the age head's
+            parameters only; 0 = none.
         checkpoint_every: also write the ``last`` checkpoint every this many optimiser steps
             (0: only at the end of each epoch).
         bn_recalibration: at the end of each epoch, re-estimate the BatchNorm running
@@ -49,7 +55,7 @@ class TrainConfig:
         channels_last: keep activations in ``channels_last_3d`` memory format (faster on CPU
             and with cuDNN; does not change results beyond rounding).
         amp: mixed precision on CUDA (bfloat16 where supported, else float16 with loss
-            scaling); ignored on CPU.
+            scaling); ignored on CPU. Off by default: the paper trained in full precision.
         preset: name of the preset this configuration came from (informational).
     """
 
@@ -58,6 +64,7 @@ class TrainConfig:
     lr: float = 1e-3
     beta: float = 1.0
     gamma: float = 1.0
+    reduction: str = DEFAULT_REDUCTION
     seed: int = 0
     channels: tuple[int, ...] = (32, 64, 128, 256)
     n_z: int = 2048
@@ -66,10 +73,12 @@ class TrainConfig:
     upsampling: str = "transpose"
     age_scale: float = 100.0
     age_hidden: int = 0
+    age_dropout: float = 0.0
+    age_weight_decay: float = 0.0
     checkpoint_every: int = 0
     bn_recalibration: int = 0
     channels_last: bool = True
-    amp: bool = True
+    amp: bool = False
     preset: str = "paper"
 
     def __post_init__(self) -> None:
@@ -82,6 +91,12 @@ class TrainConfig:
             raise ConfigError(
                 f"lr must be > 0 and beta, gamma >= 0, found {self.lr}, {self.beta}, {self.gamma}"
             )
+        if self.reduction not in REDUCTIONS:
+            raise ConfigError(
+                f"reduction: expected one of {', '.join(REDUCTIONS)}, found {self.reduction!r}"
+            )
+        if not self.age_weight_decay >= 0:
+            raise ConfigError(f"age_weight_decay must be >= 0, found {self.age_weight_decay}")
         if self.checkpoint_every < 0 or self.bn_recalibration < 0:
             raise ConfigError(
                 "checkpoint_every and bn_recalibration must be >= 0, found "
@@ -90,8 +105,18 @@ class TrainConfig:
         # validate the architecture fields early (any kind and shape will do)
         self.model_config("vae", (8, 8, 8))
 
-    def model_config(self, kind: str, input_shape: tuple[int, int, int]) -> ModelConfig:
-        """The :class:`ModelConfig` for ``kind`` on volumes of ``input_shape``."""
+    def model_config(
+        self,
+        kind: str,
+        input_shape: tuple[int, int, int],
+        age_stats: tuple[float, float] | None = None,
+    ) -> ModelConfig:
+        """The :class:`ModelConfig` for ``kind`` on volumes of ``input_shape``.
+
+        ``age_stats`` = (mean, SD) of the healthy training ages for the age head (default: the
+        :class:`ModelConfig` defaults).
+        """
+        stats = {} if age_stats is None else {"age_mean": age_stats[0], "age_sd": age_stats[1]}
         return ModelConfig(
             kind=kind,
             input_shape=tuple(input_shape),  # type: ignore[arg-type]
@@ -102,6 +127,8 @@ class TrainConfig:
             upsampling=self.upsampling,
             age_scale=self.age_scale,
             age_hidden=self.age_hidden,
+            age_dropout=self.age_dropout,
+            **stats,
         )
 
     def replace(self, **changes: Any) -> TrainConfig:

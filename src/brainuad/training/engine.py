@@ -31,7 +31,7 @@ from brainuad.training.checkpoint import (
     save_checkpoint,
 )
 from brainuad.training.config import TrainConfig
-from brainuad.training.data import VolumeStream
+from brainuad.training.data import VolumeStream, cache_ages
 from brainuad.training.distributed import (
     DistContext,
     all_reduce_sum,
@@ -125,7 +125,7 @@ class _Trainer:
         fmt = torch.channels_last_3d if cfg.channels_last else torch.contiguous_format
         self.model = build_model(plan.model_config, seed=cfg.seed)
         self.model.to(device=ctx.device, memory_format=fmt)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(_param_groups(self.model, cfg), lr=cfg.lr)
         cuda = ctx.device.type == "cuda"
         self.amp = cfg.amp and cuda
         bf16 = cuda and torch.cuda.is_bf16_supported()
@@ -146,6 +146,7 @@ class _Trainer:
         local_val = plan.val_idx[ctx.rank :: ctx.world_size]
         self.val_stream = VolumeStream(plan.cache, local_val, cfg.batch_size, shuffle=False)
         self.best_metric = "val_loss" if len(plan.val_idx) else "train_loss"
+        self.val_age_mean_pred = _mean_predictor_mae(plan)
 
     # -- state ---------------------------------------------------------------------------
     def _restore(self, tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
@@ -259,7 +260,7 @@ class _Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp):
             out = net(x, age, generator=self.generator)
-        terms = vae_loss(out, x, age, beta=cfg.beta, gamma=cfg.gamma)
+        terms = vae_loss(out, x, age, beta=cfg.beta, gamma=cfg.gamma, reduction=cfg.reduction)
         self.scaler.scale(terms.total).backward()
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -275,7 +276,9 @@ class _Trainer:
             x, age = self.val_stream.load(idx, self.ctx.device, cfg.channels_last)
             with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 out = self.model(x, age)
-            t = vae_loss(out, x, age, beta=cfg.beta, gamma=cfg.gamma).as_floats()
+            t = vae_loss(
+                out, x, age, beta=cfg.beta, gamma=cfg.gamma, reduction=cfg.reduction
+            ).as_floats()
             age_term = 0.0 if out.age_pred is None else t["age"]
             sums += torch.tensor([t["rec"], t["kl"], age_term, t["loss"], 1.0]) * x.shape[0]
         self.model.train()
@@ -327,6 +330,8 @@ class _Trainer:
         for prefix, terms in (("train", train), ("val", val)):
             for key in ("loss", "rec", "kl", "age"):
                 row[f"{prefix}_{key}"] = terms.get(key)
+        if has_age and val:
+            row["val_age_mean_pred"] = self.val_age_mean_pred
         row.update(
             lr=self.optimizer.param_groups[0]["lr"],
             seconds=round(seconds, 3),
@@ -336,10 +341,36 @@ class _Trainer:
         self.history.append(row)
         self._save(None, best=improved)
         if bar.disable is False:
-            shown = f"val {value:.1f}" if val else f"train {value:.1f}"
+            shown = f"val loss {value:.4g}" if val else f"train loss {value:.4g}"
+            if has_age:
+                where = val if val else train
+                shown += f", {'val' if val else 'train'} age MAE {where['age']:.2f} y"
             bar.write(
                 f"epoch {self.epoch}: {shown}{' (best)' if improved else ''}", file=sys.stderr
             )
+
+
+def _mean_predictor_mae(plan: RunPlan) -> float | None:
+    """Validation age MAE (years) of predicting the training mean age for everyone: the
+    reference an age head must beat (logged as ``val_age_mean_pred``)."""
+    if not plan.model_config.has_age_head or not len(plan.val_idx):
+        return None
+    ages = cache_ages(plan.cache)[plan.val_idx]
+    ages = ages[np.isfinite(ages)]
+    if not len(ages):
+        return None
+    return round(float(np.abs(ages - plan.model_config.age_mean).mean()), 4)
+
+
+def _param_groups(model: VAE, cfg: TrainConfig) -> list[dict[str, Any]]:
+    """Adam parameter groups: the age head gets ``age_weight_decay``, the rest none."""
+    head = [] if model.age_head is None else list(model.age_head.parameters())
+    head_ids = {id(p) for p in head}
+    rest = [p for p in model.parameters() if id(p) not in head_ids]
+    groups: list[dict[str, Any]] = [{"params": rest}]
+    if head:
+        groups.append({"params": head, "weight_decay": cfg.age_weight_decay})
+    return groups
 
 
 def _means(sums: torch.Tensor, has_age: bool) -> dict[str, float | None]:

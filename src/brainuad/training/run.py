@@ -31,7 +31,7 @@ from brainuad.models import MODEL_KINDS, ModelConfig
 from brainuad.splits import read_splits
 from brainuad.training.checkpoint import checkpoint_path, read_checkpoint
 from brainuad.training.config import TrainConfig, differing_fields
-from brainuad.training.data import select_subjects
+from brainuad.training.data import cache_ages, select_subjects
 
 RUN_FORMAT = "brainuad-run"
 LOG_COLUMNS = (
@@ -45,6 +45,7 @@ LOG_COLUMNS = (
     "val_rec",
     "val_kl",
     "val_age",
+    "val_age_mean_pred",
     "lr",
     "seconds",
     "volumes_per_s",
@@ -148,18 +149,18 @@ def plan_run(
     cache = open_cache(cache_dir, expected_fingerprint=expected_fp)
     if splits is not None:
         cache = cache.with_splits(read_splits(splits))
-    model_config = config.model_config(kind, cache.shape)
-    if record is not None and tuple(record["model"]["input_shape"]) != cache.shape:
-        raise CheckpointError(
-            f"{record_path}: the run's model takes volumes of shape "
-            f"{tuple(record['model']['input_shape'])}, the cache {cache.root} holds {cache.shape}"
-        )
-    train_idx = select_subjects(cache, "train", needs_age=model_config.needs_age)
+    train_idx = select_subjects(cache, "train", needs_age=ModelConfig(kind=kind).needs_age)
     if len(train_idx) == 0:
         source = f"splits file {splits}" if splits is not None else "its split column"
         raise CacheError(
             f"{cache.root}: no healthy training subjects (split 'train', label 0) according to "
             f"{source}; assign splits with `brainuad split` and pass --splits"
+        )
+    model_config = config.model_config(kind, cache.shape, training_age_stats(cache, train_idx))
+    if record is not None and tuple(record["model"]["input_shape"]) != cache.shape:
+        raise CheckpointError(
+            f"{record_path}: the run's model takes volumes of shape "
+            f"{tuple(record['model']['input_shape'])}, the cache {cache.root} holds {cache.shape}"
         )
     val_idx = select_subjects(cache, "val", needs_age=model_config.needs_age)
     last = None
@@ -183,6 +184,19 @@ def plan_run(
         resume=resume,
         last=last,
     )
+
+
+def training_age_stats(cache: Cache, train_idx: np.ndarray) -> tuple[float, float] | None:
+    """(mean, SD) in years of the known ages of the training subjects, for the age head.
+
+    ``None`` when fewer than two ages are known (the :class:`ModelConfig` defaults apply); an SD
+    below one year (a cohort of one age) is raised to one year.
+    """
+    ages = cache_ages(cache)[train_idx]
+    ages = ages[np.isfinite(ages)]
+    if len(ages) < 2:
+        return None
+    return round(float(ages.mean()), 6), round(max(float(ages.std(ddof=1)), 1.0), 6)
 
 
 def write_run_record(plan: RunPlan, world_size: int) -> None:
