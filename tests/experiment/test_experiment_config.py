@@ -24,12 +24,13 @@ def test_minimal_config_defaults_and_relative_paths(tmp_path: Path) -> None:
     assert cfg.output == tmp_path / "res"
     assert cfg.methods == ("vae", "vae-ac", "vae-ap")
     assert cfg.preset == "cpu" and cfg.n_resamples == 10_000
+    assert cfg.checkpoint == "last"  # the paper trains a fixed number of epochs
 
 
 def test_round_trip_through_yaml(tmp_path: Path) -> None:
     text = (
         "cohort: /abs/m.csv\noutput: /abs/out\npreset: tiny\nmethods: [vae-ap]\nseed: 3\n"
-        "epochs: 2\nsplit: {healthy: [0.6, 0.2, 0.2], anomalous: [1, 1]}\n"
+        "epochs: 2\ncheckpoint: best\nsplit: {healthy: [0.6, 0.2, 0.2], anomalous: [1, 1]}\n"
         "evaluation: {n_resamples: 500, confidence: 0.9}\npreprocess: {skull_strip: none}\n"
     )
     cfg = load_study_config(_write(tmp_path, text))
@@ -47,6 +48,7 @@ def test_round_trip_through_yaml(tmp_path: Path) -> None:
         ("cohort: c\noutput: o\nmethods: [vae, gan]\n", "methods must be a list"),
         ("cohort: c\noutput: o\nseed: abc\n", "seed must be int, found 'abc'"),
         ("cohort: c\noutput: o\nepochs: 0\n", "epochs must be >= 1"),
+        ("cohort: c\noutput: o\ncheckpoint: worst\n", "checkpoint must be one of last, best"),
         ("cohort: c\noutput: o\nsplit: {healthy: [1, 2]}\n", "split.healthy must be a list of 3"),
         ("cohort: c\noutput: o\nevaluation: {n_resamples: 5}\n", "n_resamples >= 100"),
         ("cohort: [c\n", "not valid YAML"),

@@ -38,6 +38,11 @@ def demo(
         help="mask (the synthetic cohort's true brain masks), deepbet (the CNN, about 2.5 s "
         f"more per scan) or none [default: {_D.skull_strip}].",
     ),
+    voxel_size: float | None = typer.Option(
+        None,
+        help="Voxel size (mm) of the synthetic scans; preprocessing resamples them to 1 mm "
+        f"[default: {_D.voxel_size:g}].",
+    ),
     seed: int | None = typer.Option(
         None, help=f"Seed of the cohort, the splits and the training [default: {_D.seed}]."
     ),
@@ -61,6 +66,7 @@ def demo(
         epochs=epochs,
         n_resamples=n_resamples,
         skull_strip=skull_strip,
+        voxel_size=voxel_size,
         seed=seed,
         jobs=jobs,
     )

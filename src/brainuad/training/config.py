@@ -9,9 +9,12 @@ Presets (:func:`preset`):
 * ``paper``: the paper's settings: n_z 2048, Adam lr 1e-3, batch 32, 400 epochs, beta = gamma
   = 1, channel widths 32-64-128-256 with kernel 5, full precision (the paper trained in
   float32; ``amp: true`` turns on mixed precision on CUDA), meant for a GPU.
-* ``cpu``: a reduced network (8-16-32-64, n_z 256, batch 4, 25 epochs) that trains
-  meaningfully on 2 idle CPU cores in 2-3 minutes on 64x77x66 volumes and ~100 training
-  subjects (about 25 volumes/s; see ``docs/benchmarks/models.md``).
+* ``cpu``: a reduced network (8-16-32-64, n_z 256, batch 4, 20 epochs) that trains
+  meaningfully on 2 idle CPU cores in about 2 minutes on 64x77x66 volumes and ~100 training
+  subjects (about 25 volumes/s; see ``docs/benchmarks/models.md``). Its learning rate follows
+  a cosine decay to 0 (``lr_schedule: cosine``): in a run this short, a constant rate leaves
+  the age head's prediction swinging by years from epoch to epoch, and the last checkpoint is
+  the one scored (``docs/benchmarks/brain-age.md``).
 * ``tiny``: a toy network for tests and smoke runs.
 """
 
@@ -27,6 +30,7 @@ from brainuad.models.config import ModelConfig
 from brainuad.models.losses import DEFAULT_REDUCTION, REDUCTIONS
 
 PRESET_NAMES = ("paper", "cpu", "tiny")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,13 @@ class TrainConfig:
             age_dropout: architecture, see :class:`~brainuad.models.ModelConfig`.
         age_weight_decay: L2 weight decay (Adam's ``weight_decay``) on the age head's
             parameters only; 0 = none.
+        lr_schedule: ``constant`` (the paper: Adam at ``lr`` throughout) or ``cosine`` (the rate
+            follows half a cosine from ``lr`` to 0 over all optimiser steps of ``epochs``; on a
+            resumed run with more epochs the curve is stretched from that point on).
+        age_lr_scale: learning rate of the age head's parameters as a multiple of ``lr``.
+            Adam moves every weight by about ``lr`` per step whatever its gradient, so a linear
+            head over thousands of features moves its output by ``lr`` times their summed
+            magnitude per step: a smaller rate steadies the predicted age.
         checkpoint_every: also write the ``last`` checkpoint every this many optimiser steps
             (0: only at the end of each epoch).
         bn_recalibration: at the end of each epoch, re-estimate the BatchNorm running
@@ -62,6 +73,7 @@ class TrainConfig:
     epochs: int = 400
     batch_size: int = 32
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     beta: float = 1.0
     gamma: float = 1.0
     reduction: str = DEFAULT_REDUCTION
@@ -75,6 +87,7 @@ class TrainConfig:
     age_hidden: int = 0
     age_dropout: float = 0.0
     age_weight_decay: float = 0.0
+    age_lr_scale: float = 1.0
     checkpoint_every: int = 0
     bn_recalibration: int = 0
     channels_last: bool = True
@@ -91,12 +104,20 @@ class TrainConfig:
             raise ConfigError(
                 f"lr must be > 0 and beta, gamma >= 0, found {self.lr}, {self.beta}, {self.gamma}"
             )
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule: expected one of {', '.join(LR_SCHEDULES)}, found "
+                f"{self.lr_schedule!r}"
+            )
         if self.reduction not in REDUCTIONS:
             raise ConfigError(
                 f"reduction: expected one of {', '.join(REDUCTIONS)}, found {self.reduction!r}"
             )
-        if not self.age_weight_decay >= 0:
-            raise ConfigError(f"age_weight_decay must be >= 0, found {self.age_weight_decay}")
+        if not self.age_weight_decay >= 0 or not self.age_lr_scale > 0:
+            raise ConfigError(
+                "age_weight_decay must be >= 0 and age_lr_scale > 0, found "
+                f"{self.age_weight_decay} and {self.age_lr_scale}"
+            )
         if self.checkpoint_every < 0 or self.bn_recalibration < 0:
             raise ConfigError(
                 "checkpoint_every and bn_recalibration must be >= 0, found "
@@ -163,9 +184,10 @@ def preset(name: str) -> TrainConfig:
         return TrainConfig(preset="paper")
     if name == "cpu":
         return TrainConfig(
-            epochs=25,
+            epochs=20,
             batch_size=4,
             lr=1e-3,
+            lr_schedule="cosine",
             channels=(8, 16, 32, 64),
             n_z=256,
             bottleneck_channels=16,

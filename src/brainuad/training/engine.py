@@ -254,9 +254,22 @@ class _Trainer:
             if on_step is not None:
                 on_step(self.global_step)
 
+    def _set_lr(self) -> None:
+        """Learning rates of this step: a pure function of the global step (resume-safe)."""
+        cfg = self.cfg
+        factor = 1.0
+        if cfg.lr_schedule == "cosine":
+            total = max(cfg.epochs * len(self.train_stream), 1)
+            factor = 0.5 * (1.0 + math.cos(math.pi * min(self.global_step / total, 1.0)))
+        for group, base in zip(
+            self.optimizer.param_groups, _base_lrs(cfg, self.model), strict=True
+        ):
+            group["lr"] = base * factor
+
     def _train_step(self, net: nn.Module, x: torch.Tensor, age: torch.Tensor) -> list[float]:
         cfg = self.cfg
         self.generator.manual_seed(noise_seed(cfg.seed, self.ctx.rank, self.global_step))
+        self._set_lr()
         self.optimizer.zero_grad(set_to_none=True)
         with torch.autocast(self.ctx.device.type, dtype=self.amp_dtype, enabled=self.amp):
             out = net(x, age, generator=self.generator)
@@ -362,14 +375,26 @@ def _mean_predictor_mae(plan: RunPlan) -> float | None:
     return round(float(np.abs(ages - plan.model_config.age_mean).mean()), 4)
 
 
+def _base_lrs(cfg: TrainConfig, model: VAE) -> list[float]:
+    """Base learning rate of each parameter group of :func:`_param_groups`."""
+    return [cfg.lr] + ([] if model.age_head is None else [cfg.lr * cfg.age_lr_scale])
+
+
 def _param_groups(model: VAE, cfg: TrainConfig) -> list[dict[str, Any]]:
-    """Adam parameter groups: the age head gets ``age_weight_decay``, the rest none."""
+    """Adam parameter groups: the age head gets ``age_weight_decay`` and ``lr * age_lr_scale``,
+    the rest no weight decay and ``lr``."""
     head = [] if model.age_head is None else list(model.age_head.parameters())
     head_ids = {id(p) for p in head}
     rest = [p for p in model.parameters() if id(p) not in head_ids]
     groups: list[dict[str, Any]] = [{"params": rest}]
     if head:
-        groups.append({"params": head, "weight_decay": cfg.age_weight_decay})
+        groups.append(
+            {
+                "params": head,
+                "weight_decay": cfg.age_weight_decay,
+                "lr": cfg.lr * cfg.age_lr_scale,
+            }
+        )
     return groups
 
 
