@@ -41,13 +41,14 @@ from brainuad.training import preset, train
 CONFIGS: dict[str, tuple[str, dict]] = {
     "base": ("vae-ap", {}),
     "reduction=sum": ("vae-ap", {"reduction": "sum"}),
-    "reduction=mean": ("vae-ap", {"reduction": "mean"}),
+    "reduction=elbo-per-voxel": ("vae-ap", {"reduction": "elbo-per-voxel"}),
     "lr_schedule=constant": ("vae-ap", {"lr_schedule": "constant"}),
     "age_hidden=64": ("vae-ap", {"age_hidden": 64}),
     "age_dropout=0.5": ("vae-ap", {"age_dropout": 0.5}),
     "age_weight_decay=0.01": ("vae-ap", {"age_weight_decay": 0.01}),
     "age_lr_scale=0.1": ("vae-ap", {"age_lr_scale": 0.1}),
     "vae (no age head)": ("vae", {}),
+    "vae, reduction=sum": ("vae", {"reduction": "sum"}),
 }
 
 
