@@ -102,3 +102,34 @@ def test_reference_brain_age_predictor_rows() -> None:
     holed.loc[holed.index[0], "age_pred"] = np.nan
     with pytest.raises(InputFileError, match="missing values for"):
         read_age_predictions("ridge.csv", holed)
+
+
+def _fake_eval(val_auc: float, test_auc: float, n_val: tuple[int, int] = (40, 40)):  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    score = SimpleNamespace(auc=SimpleNamespace(value=test_auc))
+    return SimpleNamespace(
+        method="m", val_auc={"rec": val_auc}, scores={"rec": score}, n_val=n_val, has_age=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("val_auc", "test_auc", "fires"),
+    [(0.38, 0.80, True), (0.62, 0.30, True), (0.48, 0.53, False), (0.40, 0.52, False)],
+)
+def test_disagreement_needs_both_aucs_clear_of_chance(
+    val_auc: float, test_auc: float, fires: bool
+) -> None:
+    from brainuad.evaluation.diagnostics import study_warnings
+
+    out = study_warnings([_fake_eval(val_auc, test_auc)], pd.DataFrame(), {})
+    assert [w["kind"] for w in out] == (["val_test_disagreement"] if fires else [])
+
+
+def test_one_small_validation_warning_for_methods_sharing_a_split() -> None:
+    from brainuad.evaluation.diagnostics import study_warnings
+
+    evals = [_fake_eval(0.7, 0.7, (30, 15)), _fake_eval(0.7, 0.7, (30, 15))]
+    evals[1].method = "m2"
+    out = study_warnings(evals, pd.DataFrame(), {})
+    assert len(out) == 1 and "combined weights of m, m2 chosen on 30 healthy" in out[0]["message"]

@@ -19,32 +19,32 @@ _D = DemoConfig()
 def demo(
     out: Path = typer.Option(Path("demo_out"), "--out", "-o", help="Output folder."),
     n_normal: int | None = typer.Option(
-        None, min=20, help=f"Healthy synthetic subjects [default: {_D.n_normal}]."
+        None, min=20, help=f"Healthy synthetic subjects (default: {_D.n_normal})."
     ),
     n_anomalous: int | None = typer.Option(
-        None, min=4, help=f"Synthetic subjects with a glioma [default: {_D.n_anomalous}]."
+        None, min=4, help=f"Synthetic subjects with a glioma (default: {_D.n_anomalous})."
     ),
     preset: str | None = typer.Option(
-        None, help=f"Training preset: cpu, tiny or paper [default: {_D.preset}]."
+        None, help=f"Training preset: cpu, tiny or paper (default: {_D.preset})."
     ),
     epochs: int | None = typer.Option(
-        None, min=1, help=f"Training epochs [default: {_D.epochs or 'the preset'}]."
+        None, min=1, help=f"Training epochs (default: {_D.epochs or 'the preset'})."
     ),
     n_resamples: int | None = typer.Option(
-        None, min=100, help=f"Bootstrap resamples for the CIs [default: {_D.n_resamples}]."
+        None, min=100, help=f"Bootstrap resamples for the CIs (default: {_D.n_resamples})."
     ),
     skull_strip: str | None = typer.Option(
         None,
         help="mask (the synthetic cohort's true brain masks), deepbet (the CNN, about 2.5 s "
-        f"more per scan) or none [default: {_D.skull_strip}].",
+        f"more per scan) or none (default: {_D.skull_strip}).",
     ),
     voxel_size: float | None = typer.Option(
         None,
         help="Voxel size (mm) of the synthetic scans; preprocessing resamples them to 1 mm "
-        f"[default: {_D.voxel_size:g}].",
+        f"(default: {_D.voxel_size:g}).",
     ),
     seed: int | None = typer.Option(
-        None, help=f"Seed of the cohort, the splits and the training [default: {_D.seed}]."
+        None, help=f"Seed of the cohort, the splits and the training (default: {_D.seed})."
     ),
     jobs: int | None = typer.Option(None, min=1, help="Worker processes (default: all cores)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),

@@ -5,10 +5,12 @@
   reference **brain-age predictors** (e.g. the ridge regression on the voxels): MAE on normal /
   anomalous test subjects, AUC of the raw and bias-corrected gap.
 * :func:`study_warnings`: a score whose validation AUC lies on the other side of 0.5 from its
-  test AUC (the weights chosen on validation then rest on a split that disagrees with the test
-  split); combined weights chosen on fewer than :data:`MIN_VAL_PER_CLASS` validation subjects of
-  a class; and the age confound of ``L_age`` when the anomalous subjects are older or younger
-  than the healthy ones.
+  test AUC, each at least :data:`DISAGREEMENT_MARGIN` away from 0.5 (the weights chosen on
+  validation then rest on a split that disagrees with the test split; two AUCs that both hover
+  around 0.5 only say the score is uninformative); combined weights chosen on fewer than
+  :data:`MIN_VAL_PER_CLASS` validation subjects of a class (one warning for all the methods
+  that share the split); and the age confound of ``L_age`` when the anomalous subjects are
+  older or younger than the healthy ones.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 #: fewer validation subjects than this per class make the combined weights doubtful
 MIN_VAL_PER_CLASS = 30
+#: how far from 0.5 a validation and a test AUC must both be to count as disagreeing
+DISAGREEMENT_MARGIN = 0.05
 #: |AUC(chronological age) - 0.5| beyond which L_age is flagged as confounded by age
 AGE_CONFOUND_MARGIN = 0.1
 SCORE_NAMES = {"rec": "L_rec", "kl": "L_KL", "age": "L_age"}
@@ -88,10 +92,13 @@ def study_warnings(
 ) -> list[dict[str, str]]:
     """The warnings of a study (module docstring); empty when nothing calls for doubt."""
     out = []
+    small: dict[tuple[int, int], list[str]] = {}
     for ev in evals:
         for score, val_auc in ev.val_auc.items():
             test_auc = ev.scores[score].auc.value if score in ev.scores else None
             if test_auc is None or (val_auc - 0.5) * (test_auc - 0.5) >= 0:
+                continue
+            if min(abs(val_auc - 0.5), abs(test_auc - 0.5)) < DISAGREEMENT_MARGIN:
                 continue
             out.append(
                 _warning(
@@ -102,17 +109,18 @@ def study_warnings(
                     ev.method,
                 )
             )
-        normal, anomalous = ev.n_val
-        if min(normal, anomalous) < MIN_VAL_PER_CLASS:
-            out.append(
-                _warning(
-                    "small_validation",
-                    f"combined weights chosen on {normal} healthy and {anomalous} anomalous "
-                    f"validation subjects (fewer than {MIN_VAL_PER_CLASS} per class): they may "
-                    "fit the validation split rather than the task",
-                    ev.method,
-                )
+        if min(ev.n_val) < MIN_VAL_PER_CLASS:
+            small.setdefault(ev.n_val, []).append(ev.method)
+    for (normal, anomalous), methods in small.items():
+        out.append(
+            _warning(
+                "small_validation",
+                f"combined weights of {', '.join(methods)} chosen on {normal} healthy and "
+                f"{anomalous} anomalous validation subjects (fewer than {MIN_VAL_PER_CLASS} per "
+                "class): they may fit the validation split rather than the task",
+                methods[0] if len(methods) == 1 else "",
             )
+        )
     age = references.get("chronological_age")
     if age is not None and any(ev.has_age for ev in evals):
         auc = float(age["auc"]["value"])
