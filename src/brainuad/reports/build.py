@@ -71,7 +71,8 @@ class _Writer:
             f"the test split with {self.conf:g}% BCa bootstrap CIs in brackets.</p>"
         )
         t1_table = tables.table1(m)
-        extra = " ".join(x for x in (self._checkpoint_note(), doubts.paired_caption(m)) if x)
+        paired = doubts.paired_caption(m, plain=True)
+        extra = " ".join(x for x in (self._checkpoint_note(), paired) if x)
         if extra:
             t1_table = replace(t1_table, caption=f"{t1_table.caption} {extra}")
         t1 = doubts.warnings_html(m) + lead + self.table(t1_table)
@@ -138,10 +139,11 @@ class _Writer:
             return ""
         which = doc.get("checkpoint", "last") if isinstance(doc, dict) else "last"
         what = {
-            "last": "the last epoch's weights (as the paper, after its fixed number of epochs)",
+            "last": "the weights after the last epoch, as the paper scores its models after a "
+            "fixed number of epochs",
             "best": "the weights of the epoch with the lowest validation loss",
         }.get(str(which), str(which))
-        return f"Scored checkpoint: {which} ({what})."
+        return f"Scored checkpoint: {which}, {what}."
 
     def example_section(self) -> Section:
         body = ""

@@ -37,7 +37,7 @@ def _comparison_text(c: dict[str, Any], plain: bool) -> str:
     return (
         f"{name(a)} − {name(b)}: ΔAUC {100 * sign * d['value']:+.2f} points "
         f"({100 * lo:+.1f}, {100 * hi:+.1f}), p = {p_text(c.get('p_bootstrap'))} (paired "
-        f"bootstrap), p = {p_text(c.get('p_delong'))} (DeLong); {c.get('n_normal')} normal + "
+        f"bootstrap), p = {p_text(c.get('p_delong'))} (DeLong), {c.get('n_normal')} normal + "
         f"{c.get('n_anomalous')} anomalous test subjects"
     )
 
