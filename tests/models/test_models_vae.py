@@ -191,3 +191,16 @@ def test_config_validation_and_round_trip():
         ModelConfig(age_scale=0)
     with pytest.raises(ConfigError, match=r"unknown field\(s\) \['depth'\]"):
         ModelConfig.from_dict({"depth": 3})
+
+
+def test_age_head_input_is_standardised_per_volume():
+    """A shift or scale common to all features of a volume does not move its predicted age."""
+    for norm in (True, False):
+        cfg = ModelConfig(kind="vae-ap", input_shape=(8, 8, 8), age_norm=norm, **SMALL)
+        model = build_model(cfg, seed=1).eval()
+        with torch.no_grad():
+            model.age_head_output.weight.normal_(generator=_gen(2))
+        feats = torch.rand(3, cfg.flat_features, generator=_gen(3))
+        shifted = model.predict_age(2.0 * feats + 5.0)
+        same = torch.allclose(model.predict_age(feats), shifted, atol=1e-3)
+        assert same == norm

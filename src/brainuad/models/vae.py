@@ -87,6 +87,8 @@ class VAE(nn.Module):
         self.age_head: nn.Sequential | None = None
         if cfg.has_age_head:
             layers: list[nn.Module] = []
+            if cfg.age_norm:
+                layers.append(nn.LayerNorm(n_flat, elementwise_affine=False))
             if cfg.age_hidden:
                 layers += [nn.Linear(n_flat, cfg.age_hidden), nn.LeakyReLU(slope)]
             layers.append(nn.Linear(cfg.age_hidden or n_flat, 1))

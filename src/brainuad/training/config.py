@@ -46,7 +46,7 @@ class TrainConfig:
             (see :mod:`brainuad.models.losses`).
         seed: seeds weight initialisation, data order and the reparameterisation noise.
         channels, n_z, kernel_size, bottleneck_channels, upsampling, age_scale, age_hidden,
-            age_dropout: architecture, see :class:`~brainuad.models.ModelConfig`.
+            age_dropout, age_norm: architecture, see :class:`~brainuad.models.ModelConfig`.
         age_weight_decay: L2 weight decay (Adam's ``weight_decay``) on the age head's
             parameters only; 0 = none.
         lr_schedule: ``constant`` (the paper: Adam at ``lr`` throughout) or ``cosine`` (the rate
@@ -86,6 +86,7 @@ class TrainConfig:
     age_scale: float = 100.0
     age_hidden: int = 0
     age_dropout: float = 0.0
+    age_norm: bool = True
     age_weight_decay: float = 0.0
     age_lr_scale: float = 1.0
     checkpoint_every: int = 0
@@ -149,6 +150,7 @@ class TrainConfig:
             age_scale=self.age_scale,
             age_hidden=self.age_hidden,
             age_dropout=self.age_dropout,
+            age_norm=self.age_norm,
             **stats,
         )
 
