@@ -24,7 +24,7 @@ _HELP = "\n\n".join(
         "CACHE_DIR/parts/I-of-N (one array task each); `brainuad cache merge CACHE_DIR` (or the "
         "next run without --shard) assembles the parts into the same cache an unsharded run "
         "writes. --executor dask runs the subjects on a Dask cluster (pip install "
-        "'brainuad[dask]'; see docs/cluster.md).",
+        "'brainuad\\[dask]'; see docs/cluster.md).",
         "Exit status: 0 when the cache (or the shard's part) was written (1 with --strict if any "
         "subject failed), 1 when no subject succeeded, 2 for bad input files or settings, or a "
         "folder in use by another brainuad process.",
@@ -78,7 +78,7 @@ def preprocess(
         "local",
         "--executor",
         help="local (process pool of --jobs workers) | dask (Dask distributed; needs "
-        "pip install 'brainuad[dask]').",
+        "pip install 'brainuad\\[dask]').",
     ),
     scheduler: str | None = typer.Option(
         None,
