@@ -122,8 +122,14 @@ def test_a_killed_merge_reruns_to_the_same_bytes(
     assert len(parts.part_folders(out)) == 2
     first = cache_files(out)
     assert first == cache_files(reference)
-    merge_parts(out)
-    assert cache_files(out) == first and not (out / "parts").exists()
+    # killed while deleting the parts: they are gone as a whole, never a partial set
+    monkeypatch.setattr(parts.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        merge_parts(out)
+    monkeypatch.undo()
+    assert not parts.part_folders(out) and list(out.glob(".parts.removed-*"))
+    assert merge_parts(out).report is None  # already merged; the leftovers are cleaned
+    assert cache_files(out) == first and not list(out.glob(".parts*"))
 
 
 def test_a_killed_shard_reuses_its_finished_subjects(cohort: Path, tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ Dask is optional: ``pip install 'brainuad[dask]'``.
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -169,13 +170,14 @@ def _submit_all(
     client: Any, tasks: Sequence[Task], config: PreprocessConfig, progress: bool, fn: TaskFn
 ) -> list[dict[str, Any]]:
     distributed = import_distributed()
+    run = secrets.token_hex(4)  # keys unique to this run: another run may share the scheduler
     futures = [
         client.submit(
             dask_task,
             absolute(task),
             config,
             fn,
-            key=f"brainuad-preprocess-{task.input_hash[:16]}-{i}",
+            key=f"brainuad-preprocess-{run}-{i}-{task.subject_id[:40]}",
             pure=False,
         )
         for i, task in enumerate(tasks)

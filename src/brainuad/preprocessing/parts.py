@@ -199,14 +199,19 @@ def absorbed(folder: Path, work: Path) -> bool:
 
 
 def remove_folders(cache_dir: Path, folders: Sequence[Path]) -> None:
-    """Delete part folders: each is first renamed away in one step, then removed."""
-    for folder in folders:
-        trash = folder.parent / f".{folder.name}.removed-{secrets.token_hex(4)}"
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(folder, trash)
-            shutil.rmtree(trash, ignore_errors=True)
+    """Delete part folders. All of them go in one step (``parts/`` is renamed away, then
+    removed), so that a kill never leaves a partial set that a merge would take for missing
+    shards; a subset goes folder by folder."""
     root = parts_root(cache_dir)
-    for leftover in root.glob(".*.removed-*") if root.is_dir() else []:
+    if root.is_dir() and {f.name for f in folders} == {f.name for f in part_folders(cache_dir)}:
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(root, cache_dir / f".{PARTS_DIR}.removed-{secrets.token_hex(4)}")
+    else:
+        for folder in folders:
+            trash = folder.parent / f".{folder.name}.removed-{secrets.token_hex(4)}"
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(folder, trash)
+    for leftover in [*Path(cache_dir).glob(f".{PARTS_DIR}.removed-*"), *root.glob(".*.removed-*")]:
         shutil.rmtree(leftover, ignore_errors=True)
     with contextlib.suppress(OSError):
         root.rmdir()  # only when empty
