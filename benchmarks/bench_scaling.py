@@ -105,6 +105,52 @@ def per_scan(out: Path) -> dict:
     }
 
 
+def report(results: dict[str, dict], n: int, cores: int, target: int, note: str) -> list[dict]:
+    """Print the table and the projection; returns the projection rows."""
+    base = results.get("local-1")
+    print(f"\n{note}")
+    print(
+        f"{'config':<10} {'wall s':>8} {'scans/s':>8} {'speed-up':>9} {'efficiency':>10}"
+        f" {'cpu s/scan':>10} {'same data':>9}"
+    )
+    for name, r in results.items():
+        thr = n / r["wall"]
+        up = base["wall"] / r["wall"] if base else float("nan")
+        eff = up / r["workers"]
+        r.update(throughput=thr, speedup=up, efficiency=eff)
+        print(
+            f"{name:<10} {r['wall']:8.1f} {thr:8.3f} {up:9.2f} {eff:10.2f}"
+            f" {r['median_scan_cpu_s']:10.2f} {str(r['same_volumes_as_first']):>9}"
+        )
+    shards = next((r for k, r in results.items() if k.startswith("shards")), None)
+    rows: list[dict] = []
+    if not (base and shards):
+        return rows
+    s1 = base["wall"] / n
+    cpu1 = base["median_scan_cpu_s"]
+    merge_per = shards["merge"] / n
+    eff = shards["efficiency"]
+    print(
+        f"\nmerge: {shards['merge']:.2f} s for {n} subjects = {1000 * merge_per:.1f} ms/subject "
+        f"({100 * shards['merge'] / shards['wall']:.1f}% of the sharded run's wall time)"
+    )
+    print(
+        f"projection to {target} scans, {cores} workers (cores) per node, merge "
+        f"{target * merge_per / 60:.1f} min (linear in subjects):\n"
+        f"  as measured here: {s1:.2f} s/scan on one worker x 1/efficiency {eff:.2f} "
+        f"(shards-2); dedicated cores: {cpu1:.2f} CPU-s/scan (median), efficiency 1"
+    )
+    print(f"{'nodes':>6} {'workers':>8} {'measured h':>11} {'dedicated h':>12}")
+    for nodes in (1, 2, 4, 8, 16, 32, 64):
+        workers = nodes * cores
+        merge = target * merge_per / 3600
+        measured = target * s1 / (workers * eff) / 3600 + merge
+        dedicated = target * cpu1 / workers / 3600 + merge
+        rows.append({"nodes": nodes, "measured_h": measured, "dedicated_h": dedicated})
+        print(f"{nodes:>6} {workers:>8} {measured:11.2f} {dedicated:12.2f}")
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40, help="synthetic heads")
@@ -114,14 +160,21 @@ def main() -> None:
     ap.add_argument("--configs", default="local-1,local-2,dask-1,dask-2,shards-2")
     ap.add_argument("--cores-per-node", type=int, default=32, help="for the projection")
     ap.add_argument("--target", type=int, default=40_000, help="scans in the projection")
-    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="save the results here")
+    ap.add_argument("--report-only", type=Path, default=None, help="print a saved --json")
     args = ap.parse_args()
 
+    if args.report_only:
+        saved = json.loads(args.report_only.read_text())
+        n = int(saved["args"]["n"])
+        report(saved["results"], n, args.cores_per_node, args.target, saved.get("note", ""))
+        return
     args.work.mkdir(parents=True, exist_ok=True)
     manifest = synthesise(args.work / "cohort", args.n, args.voxel_size, jobs=2)
     cfg = load_config(None, skull_strip=args.skull_strip)
     results: dict[str, dict] = {}
     reference = None
+    load_before = os.getloadavg()[0]
     for name in args.configs.split(","):
         out = args.work / f"cache-{name}"
         shutil.rmtree(out, ignore_errors=True)
@@ -131,59 +184,22 @@ def main() -> None:
         else:
             res = run_in_process(manifest, out, cfg, int(workers), kind)
         res.update(per_scan(out))
+        res["load_average_after"] = os.getloadavg()[0]
         volumes = np.asarray(open_cache(out).volumes)
         if reference is None:
             reference = volumes
         res["same_volumes_as_first"] = bool(np.array_equal(volumes, reference))
         results[name] = res
         print(f"{name}: {res}", flush=True)
-
-    base = results.get("local-1")
-    print(
-        f"\n{args.n} heads ({args.voxel_size:g} mm), skull strip {args.skull_strip}, "
-        f"{os.cpu_count()} CPUs, load average before the last run {os.getloadavg()[0]:.2f}"
+    note = (
+        f"{args.n} heads ({args.voxel_size:g} mm), skull strip {args.skull_strip}, "
+        f"{os.cpu_count()} CPUs, 1-minute load average {load_before:.2f} before the first run"
     )
-    print(
-        f"{'config':<10} {'wall s':>8} {'scans/s':>8} {'speed-up':>9} {'efficiency':>10}"
-        f" {'cpu s/scan':>10} {'same data':>9}"
-    )
-    for name, r in results.items():
-        thr = args.n / r["wall"]
-        up = base["wall"] / r["wall"] if base else float("nan")
-        eff = up / r["workers"]
-        r.update(throughput=thr, speedup=up, efficiency=eff)
-        print(
-            f"{name:<10} {r['wall']:8.1f} {thr:8.3f} {up:9.2f} {eff:10.2f}"
-            f" {r['median_scan_cpu_s']:10.2f} {str(r['same_volumes_as_first']):>9}"
-        )
-    shards = next((r for k, r in results.items() if k.startswith("shards")), None)
-    projection = []
-    if base and shards:
-        s1 = base["wall"] / args.n
-        merge_per = shards["merge"] / args.n
-        eff = shards["efficiency"]
-        print(
-            f"\nmerge: {shards['merge']:.2f} s for {args.n} subjects = "
-            f"{1000 * merge_per:.1f} ms/subject ({100 * shards['merge'] / shards['wall']:.1f}% "
-            "of the sharded run)"
-        )
-        print(
-            f"projection to {args.target} scans: one worker {s1:.2f} s/scan "
-            f"({args.target * s1 / 3600:.0f} CPU-hours), efficiency {eff:.2f}, "
-            f"{args.cores_per_node} cores/node, merge {args.target * merge_per / 60:.1f} min"
-        )
-        print(f"{'nodes':>6} {'workers':>8} {'preprocess h':>13} {'merge h':>8} {'total h':>8}")
-        for nodes in (1, 2, 4, 8, 16, 32, 64):
-            workers = nodes * args.cores_per_node
-            pre = args.target * s1 / (workers * eff) / 3600
-            merge = args.target * merge_per / 3600
-            projection.append({"nodes": nodes, "preprocess_h": pre, "merge_h": merge})
-            print(f"{nodes:>6} {workers:>8} {pre:13.2f} {merge:8.2f} {pre + merge:8.2f}")
+    projection = report(results, args.n, args.cores_per_node, args.target, note)
     if args.json:
-        args.json.write_text(
-            json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                        "results": results, "projection": projection}, indent=2)
-        )  # fmt: skip
+        saved = {"args": {k: str(v) for k, v in vars(args).items()}, "note": note}
+        saved.update(results=results, projection=projection)
+        args.json.write_text(json.dumps(saved, indent=2))
 
 
 if __name__ == "__main__":

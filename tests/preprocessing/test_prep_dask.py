@@ -10,8 +10,7 @@ from pathlib import Path
 
 import distributed
 import pytest
-from prep_phantoms import small_config, write_cohort
-from test_prep_shards import cache_files
+from prep_phantoms import cache_files, small_config, write_cohort
 
 from brainuad.cli.main import main
 from brainuad.errors import ConfigError

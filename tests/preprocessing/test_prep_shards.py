@@ -10,7 +10,7 @@ import types
 from pathlib import Path
 
 import pytest
-from prep_phantoms import small_config, write_cohort
+from prep_phantoms import cache_files, small_config, write_cohort
 
 from brainuad.cli.main import main
 from brainuad.errors import BusyError, CacheError, ConfigError
@@ -35,16 +35,6 @@ def cohort(tmp_path: Path) -> Path:
     folder = tmp_path / "data"
     folder.mkdir()
     return write_cohort(folder, 5, bad=True, lesions=True)
-
-
-def cache_files(folder: Path) -> dict[str, bytes]:
-    """Every file of a cache folder except the per-subject work files (zip archives that carry
-    their own write time) and the lock file."""
-    return {
-        p.name: p.read_bytes()
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.name != ".brainuad.lock"
-    }
 
 
 def run_shards(cohort: Path, out: Path, n: int, **kw: object) -> None:

@@ -9,7 +9,8 @@
   exactly once, were made with the same settings fingerprint, tool versions and cohort, and
   together hold every subject exactly once; it then links their subject files into
   ``CACHE/subjects`` and writes the cache with the same code as an unsharded run, so the two are
-  identical, and removes the parts. A merge killed at any point re-runs to the same bytes; a
+  identical (but for the per-step seconds of each subject, measured in whichever run did it),
+  and removes the parts. A merge killed at any point re-runs to the same bytes; a
   second merge at the same time is refused (:class:`~brainuad.errors.BusyError`).
 * An unsharded ``brainuad preprocess`` on the same folder also assembles the parts: it reuses
   their finished subjects and preprocesses whatever is missing.
