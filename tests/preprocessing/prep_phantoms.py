@@ -124,3 +124,13 @@ def crashing_task(task: object, config: object) -> dict:
     if sid == "fail":
         return {"error": "ValueError: bad subject"}
     return {"meta": {"subject_id": sid, "pid": os.getpid()}, "error": None}
+
+
+def cache_files(folder: Path) -> dict[str, bytes]:
+    """Every file of a cache folder except the per-subject work files (zip archives that carry
+    their own write time) and the lock file."""
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.name != ".brainuad.lock"
+    }

@@ -38,6 +38,7 @@ from brainuad.errors import BrainUADError, ConfigError
 from brainuad.preprocessing import PreprocessConfig
 
 Log = Callable[[str], None]
+Writer = Callable[[Path, ScanPrediction, Bundle], dict[str, Path]]
 
 
 @dataclass(frozen=True)
@@ -91,11 +92,15 @@ def predict_to_folder(
     stop_on_error: bool = False,
     errors_file: bool = True,
     on_result: Callable[[ScanPrediction, dict[str, Path]], None] | None = None,
+    writer: Writer | None = None,
 ) -> PredictReport:
     """Assess ``scans`` and write their outputs to ``out_dir`` (module docstring).
 
     ``on_result`` is called after each scan's files are written. ``errors_file=False`` skips
-    ``errors.csv`` (single scans).
+    ``errors.csv`` (single scans). ``writer(out_dir, prediction, bundle)`` replaces the default
+    file layout (:func:`~brainuad.bundle.outputs.write_scan`, e.g. by BIDS derivatives); it
+    returns the written files with the record under ``"json"``, and ``predictions.csv`` is then
+    not written.
     """
     if batch_size < 1 or jobs < 1:
         raise ConfigError(f"batch_size and jobs must be >= 1, found {batch_size} and {jobs}")
@@ -103,7 +108,8 @@ def predict_to_folder(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out must be a folder, found a file")
-    check_table(out / PREDICTIONS_CSV)
+    if writer is None:
+        check_table(out / PREDICTIONS_CSV)
     start = time.perf_counter()
     show = sys.stderr.isatty() if progress is None else progress
     bar = tqdm(total=len(scans), desc="predict", unit="scan", disable=not show)
@@ -120,7 +126,7 @@ def predict_to_folder(
             batch_rows = []
             for pred in predict_preprocessed(bundle, ready, preps) if ready else []:
                 try:
-                    files = write_scan(out, pred, bundle)
+                    files = (writer or write_scan)(out, pred, bundle)
                 except OSError as exc:
                     if stop_on_error:
                         raise
@@ -129,7 +135,7 @@ def predict_to_folder(
                 batch_rows.append(csv_row(pred, files))
                 if on_result is not None:
                     on_result(pred, files)
-            if batch_rows:
+            if batch_rows and writer is None:
                 update_table(out / PREDICTIONS_CSV, batch_rows)
             rows.extend(batch_rows)
             bar.update(len(batch))

@@ -22,11 +22,13 @@ COMMAND_MODULES = (
     "synth",
     "data",
     "preprocess",
+    "cache",
     "train",
     "score",
     "evaluate",
     "report",
     "bundle",
+    "bids",
 )
 
 _STATE = {"debug": False}

@@ -20,8 +20,14 @@ _HELP = "\n\n".join(
         "Re-running adds new subjects and reuses unchanged ones (CACHE_DIR/subjects/). A subject "
         "that fails is listed in CACHE_DIR/errors.csv and the summary while the others go on; "
         "the cache is switched over atomically at the end.",
-        "Exit status: 0 when the cache was written (1 with --strict if any subject failed), 1 "
-        "when no subject succeeded, 2 for bad input files or settings.",
+        "Clusters: --shard I/N preprocesses a deterministic 1/N of the subjects into "
+        "CACHE_DIR/parts/I-of-N (one array task each); `brainuad cache merge CACHE_DIR` (or the "
+        "next run without --shard) assembles the parts into the same cache an unsharded run "
+        "writes. --executor dask runs the subjects on a Dask cluster (pip install "
+        "'brainuad\\[dask]'; see docs/cluster.md).",
+        "Exit status: 0 when the cache (or the shard's part) was written (1 with --strict if any "
+        "subject failed), 1 when no subject succeeded, 2 for bad input files or settings, or a "
+        "folder in use by another brainuad process.",
     ]
 )
 
@@ -61,12 +67,44 @@ def preprocess(
     progress: bool | None = typer.Option(
         None, "--progress/--no-progress", help="Progress bar (default: when stderr is a TTY)."
     ),
+    shard: str | None = typer.Option(
+        None,
+        "--shard",
+        metavar="I/N",
+        help="Preprocess only shard I of N (1-based; subjects sorted by id, dealt round-robin) "
+        "into CACHE_DIR/parts/I-of-N; merge with `brainuad cache merge CACHE_DIR`.",
+    ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="local (process pool of --jobs workers) | dask (Dask distributed; needs "
+        "pip install 'brainuad\\[dask]').",
+    ),
+    scheduler: str | None = typer.Option(
+        None,
+        "--scheduler",
+        metavar="ADDRESS",
+        help="--executor dask: scheduler address (tcp://host:8786) or scheduler-file path; "
+        "default: a local Dask cluster of --jobs workers.",
+    ),
 ) -> None:
+    from brainuad.errors import ConfigError
+
     cfg = load_config(config, skull_strip=skull_strip, register=register, n4=n4, denoise=denoise)
     show = sys.stderr.isatty() if progress is None else progress
-    report = preprocess_cohort(cohort, out, config=cfg, jobs=jobs, progress=show, qc=qc)
+    run = dict(config=cfg, jobs=jobs, progress=show, executor=executor, scheduler=scheduler)
+    if shard is not None:
+        from brainuad.preprocessing.shards import preprocess_shard
+
+        if qc:
+            raise ConfigError("--qc applies to the whole cache: give it to `brainuad cache merge`")
+        report = preprocess_shard(cohort, out, shard, **run)
+    else:
+        report = preprocess_cohort(cohort, out, qc=qc, **run)
     typer.echo(report.summary())
-    if report.n_ok == 0:
+    if shard is not None:
+        typer.echo(f"when every shard is done: brainuad cache merge {out}")
+    if report.n_ok == 0 and report.n_subjects > 0:
         typer.echo(f"error: no subject could be preprocessed; see {report.errors_path}", err=True)
         raise typer.Exit(1)
     if strict and report.failures:

@@ -150,11 +150,15 @@ def write_cache(
     *,
     versions: Mapping[str, str] | None = None,
     extra_meta: Mapping[str, Any] | None = None,
+    token: str | None = None,
 ) -> Cache:
     """Write (or replace) a cache atomically and return it opened.
 
     ``volumes``/``masks`` are an (N, X, Y, Z) array or a sequence of N same-shape 3D arrays;
-    ``subjects`` has at least ``subject_id, age, label`` in the same order.
+    ``subjects`` has at least ``subject_id, age, label`` in the same order. ``token`` names the
+    data files (default: random); a caller that derives it from the content gets the same
+    file names for the same content, and when ``cache.json`` already records exactly this
+    cache nothing is rewritten.
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -167,16 +171,31 @@ def write_cache(
     for col in ("subject_id", "age", "label"):
         if col not in subjects:
             raise ValueError(f"write_cache: subjects table lacks column {col!r}")
-    token = secrets.token_hex(4)
-    names = {
-        "volumes": f"volumes-{token}.npy",
-        "masks": f"masks-{token}.npy",
-        "subjects": f"subjects-{token}.csv",
-    }
+    names = _file_names(token or secrets.token_hex(4))
     table = subjects.reset_index(drop=True).copy()
     table.insert(0, "index", np.arange(n)) if "index" not in table else None
     if "split" not in table:
         table["split"] = ""
+    meta = {
+        "format": CACHE_FORMAT,
+        "format_version": CACHE_FORMAT_VERSION,
+        "shape": list(shape),
+        "n_subjects": n,
+        "fingerprint": settings_fingerprint(settings),
+        "settings": dict(settings),
+        "versions": dict(versions or {}),
+        "files": names,
+        **dict(extra_meta or {}),
+    }
+    live = _live_meta(root)
+    if live is not None and live.get("files") == names:
+        # the live cache has these names: it is this very cache, or (never the case for a
+        # content-derived token) another one that must not be overwritten in place
+        if live == json.loads(json.dumps(meta, default=str)) and all(
+            (root / name).is_file() for name in names.values()
+        ):
+            return open_cache(root)
+        names = _file_names(secrets.token_hex(4))
     written: list[Path] = []
     try:
         for key, arrays, dtype in (("volumes", volumes, np.float32), ("masks", masks, np.uint8)):
@@ -193,17 +212,7 @@ def write_cache(
         written.append(root / names["subjects"])
         table.to_csv(root / names["subjects"], index=False)
         previous = _previous_files(root)
-        meta = {
-            "format": CACHE_FORMAT,
-            "format_version": CACHE_FORMAT_VERSION,
-            "shape": list(shape),
-            "n_subjects": n,
-            "fingerprint": settings_fingerprint(settings),
-            "settings": dict(settings),
-            "versions": dict(versions or {}),
-            "files": names,
-            **dict(extra_meta or {}),
-        }
+        meta["files"] = names
         write_json_atomic(root / "cache.json", meta)
     except BaseException:
         for p in written:
@@ -217,12 +226,21 @@ def write_cache(
     return open_cache(root)
 
 
-def _previous_files(root: Path) -> list[Path]:
-    meta_path = root / "cache.json"
-    if not meta_path.exists():
-        return []
+def _file_names(token: str) -> dict[str, str]:
+    return {
+        "volumes": f"volumes-{token}.npy",
+        "masks": f"masks-{token}.npy",
+        "subjects": f"subjects-{token}.csv",
+    }
+
+
+def _live_meta(root: Path) -> dict[str, Any] | None:
     try:
-        files = json.loads(meta_path.read_text(encoding="utf-8")).get("files", {})
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return []
-    return [root / name for name in files.values()]
+        return json.loads((root / "cache.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _previous_files(root: Path) -> list[Path]:
+    live = _live_meta(root)
+    return [] if live is None else [root / name for name in live.get("files", {}).values()]

@@ -14,15 +14,20 @@ Every subject runs in a worker process and its result is written atomically to
 and lesion-mask bytes and of the settings fingerprint). A re-run reuses every subject whose hash
 is unchanged and processes only new or changed ones; a kill loses at most the subjects in
 flight. The cache arrays are then rebuilt from the subject files and ``cache.json`` is switched
-over last, so readers see the old or the new cache, never a mix.
+over last, so readers see the old or the new cache, never a mix. The cache's files are named by
+a hash of their content: the same subjects preprocessed the same way give the same bytes, and a
+re-run that changes nothing rewrites nothing. The subjects run on a local process pool
+(:mod:`.workers`) or on Dask (:mod:`.dask_runner`); shards and their merge are in
+:mod:`.shards`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
-import secrets
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,23 +38,22 @@ import pandas as pd
 
 from brainuad.errors import CacheError, ConfigError
 from brainuad.io.atomic import write_json_atomic, write_text_atomic
-from brainuad.io.cache import settings_fingerprint, write_cache
-from brainuad.io.manifest import Cohort, read_cohort
-from brainuad.preprocessing import store
+from brainuad.io.cache import CACHE_FORMAT_VERSION, settings_fingerprint, write_cache
+from brainuad.io.manifest import Cohort, Subject, read_cohort
+from brainuad.preprocessing import parts, store
 from brainuad.preprocessing.config import PreprocessConfig
+from brainuad.preprocessing.planning import (
+    Plan,
+    SubjectFailure,
+    check_executor,
+    path_or_none,
+    plan_subjects,
+    run_plan,
+    run_subject_tasks,
+)
 from brainuad.preprocessing.qc import QC_COLUMNS, qc_flags, summarise_steps, write_montage
-from brainuad.preprocessing.workers import Task, run_tasks
 
 PIPELINE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class SubjectFailure:
-    """A subject that could not be preprocessed, and why (one line)."""
-
-    subject_id: str
-    image: str
-    error: str
 
 
 @dataclass(frozen=True)
@@ -128,14 +132,21 @@ def preprocess_cohort(
     jobs: int | None = None,
     progress: bool = True,
     qc: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> PreprocessReport:
     """Preprocess every scan of a cohort (manifest, BIDS folder or :class:`Cohort`) into a cache.
 
-    ``jobs`` worker processes (default: the usable CPU cores). Subjects that fail are listed in
-    ``errors.csv`` and the report; the others go on. The cache is written when at least one
-    subject succeeded (``report.n_ok > 0``).
+    ``jobs`` worker processes (default: the usable CPU cores); ``executor="dask"`` runs the
+    subjects on a Dask cluster instead (``scheduler``: its address or scheduler file; without
+    one, a LocalCluster of ``jobs`` workers). Subjects that fail are listed in ``errors.csv``
+    and the report; the others go on. The cache is written when at least one subject
+    succeeded (``report.n_ok > 0``). Finished subjects of shards (``CACHE/parts``, see
+    :mod:`brainuad.preprocessing.shards`) are reused, and their part folders removed once the
+    cache holds them.
     """
     start = time.perf_counter()
+    check_executor(executor, scheduler)
     cfg = config or PreprocessConfig()
     cohort = cohort_or_path if isinstance(cohort_or_path, Cohort) else read_cohort(cohort_or_path)
     out = Path(out_dir)
@@ -143,54 +154,58 @@ def preprocess_cohort(
     work.mkdir(parents=True, exist_ok=True)
     settings = cache_settings(cfg)
     fingerprint = settings_fingerprint(settings)
+    subjects = list(cohort)
+    folders = parts.part_folders(out)
+    with parts.lock_parts(folders, "brainuad preprocess (absorbing shard parts)"):
+        plan = plan_subjects(
+            subjects, work, fingerprint, cfg, reuse_from=[f / "subjects" for f in folders]
+        )
+        results = run_subject_tasks(
+            plan.tasks,
+            cfg,
+            jobs=jobs,
+            executor=executor,
+            scheduler=scheduler,
+            progress=progress,
+        )
+        run_plan(plan, results, subjects)
+        report = finish_cache(out, subjects, plan, settings, cfg, qc=qc, start=start)
+        if report.n_ok:
+            parts.remove_folders(out, [f for f in folders if parts.absorbed(f, work)])
+    return report
 
-    tasks: list[Task] = []
-    reused: dict[str, dict[str, Any]] = {}
-    failures: list[SubjectFailure] = []
-    for s in cohort:
-        path = work / store.subject_filename(s.subject_id)
-        mask = s.mask if cfg.skull_strip == "mask" else None
-        try:
-            digest = store.input_hash(fingerprint, s.image, mask, s.lesion_mask)
-        except OSError as exc:
-            failures.append(SubjectFailure(s.subject_id, str(s.image), f"cannot read input: {exc}"))
-            continue
-        meta = store.read_meta(path)
-        if meta is not None and meta.get("input_hash") == digest:
-            reused[s.subject_id] = meta
-        else:
-            tasks.append(
-                Task(s.subject_id, str(s.image), _opt(mask), _opt(s.lesion_mask), str(path), digest)
-            )
 
-    results = run_tasks(tasks, cfg, jobs=jobs, progress=progress)
-    processed: dict[str, dict[str, Any]] = {}
-    for task, result in zip(tasks, results, strict=True):
-        if result.get("error"):
-            failures.append(SubjectFailure(task.subject_id, task.image, result["error"]))
-        else:
-            processed[task.subject_id] = result["meta"]
-
-    order = [s for s in cohort if s.subject_id in processed or s.subject_id in reused]
+def finish_cache(
+    out: Path,
+    subjects: list[Subject],
+    plan: Plan,
+    settings: dict[str, Any],
+    cfg: PreprocessConfig,
+    *,
+    qc: bool,
+    start: float,
+    versions: dict[str, str] | None = None,
+) -> PreprocessReport:
+    """Write ``errors.csv`` and (when a subject succeeded) the cache; the report of the run."""
     errors_path = out / "errors.csv"
-    _write_errors(errors_path, failures)
+    write_errors(errors_path, plan.failures)
+    metas = {**plan.reused, **plan.processed}
+    order = [s for s in subjects if s.subject_id in metas]
     report_args = dict(
         cache_dir=out,
-        n_subjects=len(cohort),
-        n_processed=len(processed),
-        n_reused=len(reused),
-        failures=tuple(failures),
-        fingerprint=fingerprint,
+        n_subjects=len(subjects),
+        n_processed=len(plan.processed),
+        n_reused=len(plan.reused),
+        failures=tuple(plan.failures),
+        fingerprint=settings_fingerprint(settings),
         errors_path=errors_path,
-        step_seconds=summarise_steps([m["qc"] for m in processed.values()]),
+        step_seconds=summarise_steps([m["qc"] for m in plan.processed.values()]),
     )
     if not order:
         return PreprocessReport(flagged={}, seconds=time.perf_counter() - start, **report_args)
-
-    metas = {**reused, **processed}
     flagged = {s.subject_id: qc_flags(metas[s.subject_id]["qc"]) for s in order}
     flagged = {k: v for k, v in flagged.items() if v}
-    montage = _write_cache(out, order, metas, settings, cfg, flagged, qc)
+    montage = _write_cache(out, order, metas, settings, cfg, flagged, qc, versions)
     return PreprocessReport(
         flagged=flagged,
         seconds=time.perf_counter() - start,
@@ -199,11 +214,8 @@ def preprocess_cohort(
     )
 
 
-def _opt(path: Path | None) -> str | None:
-    return None if path is None else str(path)
-
-
-def _write_errors(path: Path, failures: list[SubjectFailure]) -> None:
+def write_errors(path: Path, failures: list[SubjectFailure]) -> None:
+    """``errors.csv``: subject_id, image, error of each failure (atomically)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["subject_id", "image", "error"])
@@ -220,6 +232,7 @@ def _write_cache(
     cfg: PreprocessConfig,
     flagged: dict[str, list[str]],
     qc: bool,
+    versions: dict[str, str] | None = None,
 ) -> list[Path]:
     work = out / "subjects"
     files = [work / store.subject_filename(s.subject_id) for s in order]
@@ -233,8 +246,8 @@ def _write_cache(
             "label": s.label,
             "split": s.split or "",
             "image": str(s.image),
-            "mask": _opt(s.mask) or "",
-            "lesion_mask": _opt(s.lesion_mask) or "",
+            "mask": path_or_none(s.mask) or "",
+            "lesion_mask": path_or_none(s.lesion_mask) or "",
             "input_hash": meta["input_hash"],
         }
         row.update({k: meta["qc"].get(k) for k in QC_COLUMNS})
@@ -242,33 +255,37 @@ def _write_cache(
         row.update({k: v for k, v in meta["qc"].items() if k.startswith("t_")})
         rows.append(row)
     table = pd.DataFrame(rows)
-
-    token = secrets.token_hex(4)
-    extra: dict[str, str] = {"geometry": f"geometry-{token}.json"}
-    new_files = [out / extra["geometry"]]
+    geometry = {s.subject_id: metas[s.subject_id]["geometry"] for s in order}
+    versions = dict(versions or store.versions(cfg))
     has_lesions = any(s.lesion_mask is not None for s in order)
-    try:
-        write_json_atomic(
-            out / extra["geometry"], {s.subject_id: metas[s.subject_id]["geometry"] for s in order}
-        )
-        if has_lesions:
-            extra["lesions"] = f"lesions-{token}.npy"
-            new_files.append(out / extra["lesions"])
-            store.write_lesions(out / extra["lesions"], files, tuple(cfg.target_shape))
-        write_cache(
-            out,
-            arrays.volumes,
-            arrays.masks,
-            table,
-            settings,
-            versions=store.versions(cfg),
-            extra_meta={"extra_files": extra, "template": store.template_name(cfg)},
-        )
-    except BaseException:
-        for p in new_files:
-            with contextlib.suppress(FileNotFoundError):
-                p.unlink()
-        raise
+    template = store.template_name(cfg)
+    # the files' token is a hash of everything the cache holds: the same subjects preprocessed
+    # the same way give the same bytes and names, and a re-run with nothing new writes nothing
+    token = _content_token(table, settings, versions, geometry, template, has_lesions)
+    extra: dict[str, str] = {"geometry": f"geometry-{token}.json"}
+    if has_lesions:
+        extra["lesions"] = f"lesions-{token}.npy"
+    if not _is_current(out, token, extra):
+        new_files = [out / name for name in extra.values()]
+        try:
+            write_json_atomic(out / extra["geometry"], geometry)
+            if has_lesions:
+                store.write_lesions(out / extra["lesions"], files, tuple(cfg.target_shape))
+            write_cache(
+                out,
+                arrays.volumes,
+                arrays.masks,
+                table,
+                settings,
+                versions=versions,
+                extra_meta={"extra_files": extra, "template": template},
+                token=token,
+            )
+        except BaseException:
+            for p in new_files:
+                with contextlib.suppress(FileNotFoundError):
+                    p.unlink()
+            raise
     store.remove_stale_extras(out, set(extra.values()))
     montage: list[Path] = []
     if qc:
@@ -283,3 +300,33 @@ def _write_cache(
             flagged=[s.subject_id in flagged for s in order],
         )
     return montage
+
+
+def _content_token(
+    table: pd.DataFrame,
+    settings: dict[str, Any],
+    versions: dict[str, str],
+    geometry: dict[str, Any],
+    template: str | None,
+    has_lesions: bool,
+) -> str:
+    h = hashlib.sha256(table.to_csv(index=False).encode("utf-8"))
+    extras = (settings, versions, geometry, template, has_lesions)
+    for part in (*extras, PIPELINE_VERSION, CACHE_FORMAT_VERSION):
+        h.update(b"\0" + json.dumps(part, sort_keys=True, default=str).encode("utf-8"))
+    return h.hexdigest()[:8]
+
+
+def _is_current(out: Path, token: str, extra: dict[str, str]) -> bool:
+    """True when ``cache.json`` already names this token's files and they all exist."""
+    try:
+        meta = json.loads((out / "cache.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    files = meta.get("files", {})
+    names = [*files.values(), *meta.get("extra_files", {}).values()]
+    return (
+        files.get("volumes") == f"volumes-{token}.npy"
+        and meta.get("extra_files") == extra
+        and all((out / n).is_file() for n in names)
+    )
