@@ -5,6 +5,8 @@ Layout of ``CACHE_DIR`` after :func:`preprocess_cohort`::
     cache.json, volumes-*.npy, masks-*.npy, subjects-*.csv   the cache (brainuad.io.cache)
     geometry-<token>.json    per subject: scan grid, registration and model grid (SubjectGeometry)
     lesions-<token>.npy      uint8 (N, X, Y, Z) lesion masks (only when the manifest has some)
+    comparability-<token>.json  were healthy and anomalous scans preprocessed alike?
+                             (:mod:`brainuad.preprocessing.comparability`)
     subjects/<id>.npz        one finished subject each (arrays + records + input hash)
     errors.csv               subject_id, image, error of every subject that failed this run
     qc/montage.png           mid-slices of every subject (with ``qc=True``)
@@ -36,6 +38,7 @@ from brainuad.io.atomic import write_json_atomic, write_text_atomic
 from brainuad.io.cache import settings_fingerprint, write_cache
 from brainuad.io.manifest import Cohort, read_cohort
 from brainuad.preprocessing import store
+from brainuad.preprocessing.comparability import ComparabilityCheck, check_comparability
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.qc import QC_COLUMNS, qc_flags, summarise_steps, write_montage
 from brainuad.preprocessing.workers import Task, run_tasks
@@ -67,6 +70,7 @@ class PreprocessReport:
     fingerprint: str
     errors_path: Path
     montage_paths: tuple[Path, ...] = field(default=())
+    comparability: ComparabilityCheck | None = None
 
     @property
     def n_ok(self) -> int:
@@ -91,6 +95,8 @@ class PreprocessReport:
             lines.append(f"CHECK {sid}: {'; '.join(reasons)}")
         for p in self.montage_paths:
             lines.append(f"QC montage: {p}")
+        if self.comparability is not None:
+            lines.extend(self.comparability.summary_lines())
         return "\n".join(lines)
 
 
@@ -190,11 +196,12 @@ def preprocess_cohort(
     metas = {**reused, **processed}
     flagged = {s.subject_id: qc_flags(metas[s.subject_id]["qc"]) for s in order}
     flagged = {k: v for k, v in flagged.items() if v}
-    montage = _write_cache(out, order, metas, settings, cfg, flagged, qc)
+    montage, check = _write_cache(out, order, metas, settings, cfg, flagged, qc)
     return PreprocessReport(
         flagged=flagged,
         seconds=time.perf_counter() - start,
         montage_paths=tuple(montage),
+        comparability=check,
         **report_args,
     )
 
@@ -220,7 +227,7 @@ def _write_cache(
     cfg: PreprocessConfig,
     flagged: dict[str, list[str]],
     qc: bool,
-) -> list[Path]:
+) -> tuple[list[Path], ComparabilityCheck]:
     work = out / "subjects"
     files = [work / store.subject_filename(s.subject_id) for s in order]
     arrays = store.LazyArrays(files)
@@ -242,15 +249,20 @@ def _write_cache(
         row.update({k: v for k, v in meta["qc"].items() if k.startswith("t_")})
         rows.append(row)
     table = pd.DataFrame(rows)
+    check = check_comparability(table)
 
     token = secrets.token_hex(4)
-    extra: dict[str, str] = {"geometry": f"geometry-{token}.json"}
-    new_files = [out / extra["geometry"]]
+    extra: dict[str, str] = {
+        "geometry": f"geometry-{token}.json",
+        "comparability": f"comparability-{token}.json",
+    }
+    new_files = [out / extra["geometry"], out / extra["comparability"]]
     has_lesions = any(s.lesion_mask is not None for s in order)
     try:
         write_json_atomic(
             out / extra["geometry"], {s.subject_id: metas[s.subject_id]["geometry"] for s in order}
         )
+        write_json_atomic(out / extra["comparability"], check.to_dict())
         if has_lesions:
             extra["lesions"] = f"lesions-{token}.npy"
             new_files.append(out / extra["lesions"])
@@ -282,4 +294,4 @@ def _write_cache(
             qc_dir / "montage.png",
             flagged=[s.subject_id in flagged for s in order],
         )
-    return montage
+    return montage, check
