@@ -25,7 +25,7 @@ given with ``--gpu-tflops`` (an assumption, not a measurement: no GPU here). Pre
 CPU-bound everywhere (deepbet runs on the CPU in the pipeline), so on a GPU machine it scales with
 its cores (``--gpu-jobs``).
 
-    python benchmarks/bench_real_data.py --subjects 2 --repeats 3 --n-ixi 560 --n-brats 236
+    python benchmarks/bench_real_data.py --subjects 1 --repeats 3 --n-ixi 560 --n-brats 236
 """
 
 from __future__ import annotations
