@@ -6,8 +6,10 @@ import pytest
 
 from brainuad.errors import ConfigError
 from brainuad.experiment.config import (
+    cohort_paths,
     dump_study_config,
     load_study_config,
+    read_study_cohort,
     study_config_from_dict,
 )
 
@@ -70,3 +72,55 @@ def test_missing_file() -> None:
 def test_from_dict_accepts_single_method_string() -> None:
     cfg = study_config_from_dict({"cohort": "/c", "output": "/o", "methods": "vae"})
     assert cfg.methods == ("vae",)
+
+
+def _manifest(folder: Path, name: str, ids: list[str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["subject_id,image,age,label"]
+    for i, sid in enumerate(ids):
+        (folder / f"{sid}.nii.gz").write_bytes(b"")  # only checked for existence
+        lines.append(f"{sid},{sid}.nii.gz,{40 + i},0")
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_several_manifests_are_read_as_one_cohort(tmp_path: Path) -> None:
+    _manifest(tmp_path / "ixi", "ixi.csv", ["IXI002", "IXI012"])
+    _manifest(tmp_path / "brats", "brats.csv", ["BraTS20_Training_001"])
+    text = "cohort: [ixi/ixi.csv, brats/brats.csv]\noutput: res\n"
+    cfg = load_study_config(_write(tmp_path, text))
+    assert cfg.cohort == (tmp_path / "ixi" / "ixi.csv", tmp_path / "brats" / "brats.csv")
+    assert cohort_paths(cfg) == cfg.cohort
+    assert load_study_config(_write(tmp_path, dump_study_config(cfg))) == cfg
+    cohort = read_study_cohort(cfg)
+    assert cohort.ids == ["IXI002", "IXI012", "BraTS20_Training_001"]
+    assert cohort.by_id()["BraTS20_Training_001"].image == tmp_path / "brats" / (
+        "BraTS20_Training_001.nii.gz"
+    )
+    single = load_study_config(_write(tmp_path, "cohort: [ixi/ixi.csv]\noutput: res\n"))
+    assert single.cohort == tmp_path / "ixi" / "ixi.csv"
+
+
+def test_colliding_subject_ids_name_both_files(tmp_path: Path) -> None:
+    a = _manifest(tmp_path / "a", "a.csv", ["s1", "s2", "s3"])
+    b = _manifest(tmp_path / "b", "b.csv", ["s9", "s2", "s3"])
+    cfg = study_config_from_dict({"cohort": [str(a), str(b)], "output": str(tmp_path / "o")})
+    with pytest.raises(ConfigError) as info:
+        read_study_cohort(cfg)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"subject ids collide between {a} and {b}: 2 shared, e.g. 's2'" in message
+
+
+@pytest.mark.parametrize(
+    ("cohort", "match"),
+    [
+        ("[a.csv, '']", "cohort must be a path or a list of paths"),
+        ("[a.csv, 3]", "cohort must be a path or a list of paths"),
+        ("[a.csv, a.csv]", "cohort lists .*a.csv more than once"),
+    ],
+)
+def test_invalid_cohort_lists(tmp_path: Path, cohort: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_study_config(_write(tmp_path, f"cohort: {cohort}\noutput: o\n"))

@@ -56,7 +56,8 @@ def test_cli_errors(setup, tmp_path, capsys) -> None:
     code = main(["preprocess", str(manifest), "-o", str(out), "--skull-strip", "brainy"])
     assert code == 2
     assert (
-        "skull_strip must be one of deepbet, mask, none, found 'brainy'" in capsys.readouterr().err
+        "skull_strip must be one of auto, deepbet, mask, none, found 'brainy'"
+        in capsys.readouterr().err
     )
     assert main(["preprocess", str(tmp_path / "nope.csv"), "-o", str(out)]) == 2
     assert "nope.csv: manifest not found" in capsys.readouterr().err

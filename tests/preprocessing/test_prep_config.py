@@ -21,7 +21,7 @@ def test_defaults_follow_the_paper() -> None:
     assert cfg.crop_shape == (160, 192, 166)
     assert cfg.target_shape == (64, 77, 66)
     assert cfg.downsample == 2.5
-    assert cfg.skull_strip == "deepbet" and cfg.register and cfg.n4 and cfg.denoise
+    assert cfg.skull_strip == "auto" and cfg.register and cfg.n4 and cfg.denoise
 
 
 def test_settings_are_json_ready_and_fingerprint_tracks_changes() -> None:
@@ -35,7 +35,10 @@ def test_settings_are_json_ready_and_fingerprint_tracks_changes() -> None:
 @pytest.mark.parametrize(
     ("changes", "pattern"),
     [
-        ({"skull_strip": "bet"}, r"skull_strip must be one of deepbet, mask, none, found 'bet'"),
+        (
+            {"skull_strip": "bet"},
+            r"skull_strip must be one of auto, deepbet, mask, none, found 'bet'",
+        ),
         ({"target_shape": (64, 77, 67)}, r"target_shape must be crop_shape / downsample"),
         ({"crop_shape": (160, 192)}, r"crop_shape must be 3 integers"),
         ({"percentiles": (99.0, 1.0)}, r"percentiles must be two numbers 0 <= low < high"),

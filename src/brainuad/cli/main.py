@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "demo",
     "run",
     "synth",
+    "cohort",
     "data",
     "preprocess",
     "cache",

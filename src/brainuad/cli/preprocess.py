@@ -12,7 +12,8 @@ from brainuad.preprocessing import load_config, preprocess_cohort
 _HELP = "\n\n".join(
     [
         "Preprocess a cohort of T1 scans into CACHE_DIR (paper section 2.1).",
-        "Per scan: reorient to RAS+, 1 mm isotropic, skull stripping (deepbet CNN, offline), "
+        "Per scan: reorient to RAS+, 1 mm isotropic, skull stripping (deepbet CNN, offline, for "
+        "heads with skull; scans already skull-stripped get their mask from the image), "
         "affine registration to the MNI152 brain with a similarity check, one resampling onto a "
         "160x192x166 grid of 1 mm voxels, N4 bias-field correction, curvature-flow denoising, "
         "percentile standardisation to [0, 1] inside the brain, anti-aliased 2.5x downsampling "
@@ -50,8 +51,10 @@ def preprocess(
     skull_strip: str | None = typer.Option(
         None,
         "--skull-strip",
-        help="deepbet (CNN, default) | mask (manifest 'mask' column) | "
-        "none (already skull-stripped, e.g. BraTS). Overrides the config file.",
+        help="auto (default: checks each scan; heads with skull go through deepbet, scans "
+        "already skull-stripped with a zero background, e.g. BraTS, get their mask from the "
+        "image) | deepbet (CNN for every scan) | mask (manifest 'mask' column) | none (every "
+        "scan is already skull-stripped). Overrides the config file.",
     ),
     register: bool | None = typer.Option(
         None, "--register/--no-register", help="Affine registration to the MNI152 brain."

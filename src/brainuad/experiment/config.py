@@ -2,7 +2,8 @@
 
 Example (every key but ``cohort`` and ``output`` is optional)::
 
-    cohort: data/manifest.csv        # manifest (CSV/TSV) or BIDS folder; relative to this file
+    cohort: data/manifest.csv        # manifest (CSV/TSV) or BIDS folder; relative to this file,
+                                     # or a list read as one cohort: [ixi.csv, brats.csv]
     output: results                  # results folder; relative to this file
     preset: cpu                      # training preset: paper | cpu | tiny
     methods: [vae, vae-ac, vae-ap]
@@ -11,13 +12,14 @@ Example (every key but ``cohort`` and ``output`` is optional)::
     checkpoint: last                 # checkpoint scored and exported: last (paper) | best
     device: auto                     # auto | cpu | cuda
     jobs: null                       # preprocessing worker processes (default: all cores)
-    preprocess: {skull_strip: deepbet}   # overrides of the preprocessing settings
+    preprocess: {skull_strip: auto}  # overrides of the preprocessing settings
     split: {healthy: [1255, 80, 400], anomalous: [40, 200]}
     evaluation: {n_resamples: 10000, confidence: 0.95}
     report: true
 
 Unknown keys and wrong types are rejected with a :class:`~brainuad.errors.ConfigError` that
-names the file and the key.
+names the file and the key. Several manifests must not share a subject id
+(:func:`read_study_cohort` names both files and an example id).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 import yaml
 
 from brainuad.errors import ConfigError
+from brainuad.io.manifest import Cohort, read_cohort
 
 METHODS = ("vae", "vae-ac", "vae-ap")
 PRESETS = ("paper", "cpu", "tiny")
@@ -38,9 +41,12 @@ DEVICES = ("auto", "cpu", "cuda")
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """Everything that defines one study run (saved as ``config.yaml`` in the output folder)."""
+    """Everything that defines one study run (saved as ``config.yaml`` in the output folder).
 
-    cohort: Path
+    ``cohort`` is one manifest/BIDS folder, or a tuple of them read as one cohort.
+    """
+
+    cohort: Path | tuple[Path, ...]
     output: Path
     preset: str = "cpu"
     methods: tuple[str, ...] = METHODS
@@ -61,7 +67,11 @@ class StudyConfig:
         """A YAML-ready dict in the file format (paths as strings)."""
         d = asdict(self)
         return {
-            "cohort": str(self.cohort),
+            "cohort": (
+                [str(p) for p in self.cohort]
+                if isinstance(self.cohort, tuple)
+                else str(self.cohort)
+            ),
             "output": str(self.output),
             "preset": self.preset,
             "methods": list(self.methods),
@@ -132,6 +142,21 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
         p = Path(str(raw[key]))
         return p if p.is_absolute() else (base / p)
 
+    def cohort_of() -> Path | tuple[Path, ...]:
+        value = raw["cohort"]
+        if not isinstance(value, list):
+            return path_of("cohort")
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            raise ConfigError(
+                f"{src}: cohort must be a path or a list of paths (manifests or BIDS folders), "
+                f"found {value!r}"
+            )
+        paths = tuple(p if p.is_absolute() else base / p for p in (Path(v) for v in value))
+        dupes = sorted({str(p) for p in paths if paths.count(p) > 1})
+        if dupes:
+            raise ConfigError(f"{src}: cohort lists {dupes[0]} more than once")
+        return paths[0] if len(paths) == 1 else paths
+
     def typed(key: str, kind: type | tuple[type, ...], default: Any, where: dict = raw) -> Any:
         value = where.get(key)
         if value is None:
@@ -188,7 +213,7 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
             f"found {n_res} and {conf}"
         )
     return StudyConfig(
-        cohort=path_of("cohort"),
+        cohort=cohort_of(),
         output=path_of("output"),
         preset=preset,
         methods=tuple(methods),
@@ -210,3 +235,34 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
 def dump_study_config(config: StudyConfig) -> str:
     """The YAML text of a config (as saved beside the results)."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
+
+
+def cohort_paths(config: StudyConfig) -> tuple[Path, ...]:
+    """The manifest(s)/BIDS folder(s) of a study, as a tuple."""
+    return config.cohort if isinstance(config.cohort, tuple) else (config.cohort,)
+
+
+def read_study_cohort(config: StudyConfig) -> Cohort:
+    """Read the study's cohort; several manifests are concatenated into one cohort, in order.
+
+    Raises :class:`ConfigError` when two manifests share a subject id (the message names both
+    files, an example id and how many collide); each manifest is validated by
+    :func:`~brainuad.io.manifest.read_cohort`.
+    """
+    paths = cohort_paths(config)
+    cohorts = [read_cohort(p) for p in paths]
+    if len(cohorts) == 1:
+        return cohorts[0]
+    owner: dict[str, Path] = {}
+    for path, cohort in zip(paths, cohorts, strict=True):
+        clashes = [sid for sid in cohort.ids if sid in owner]
+        if clashes:
+            first = owner[clashes[0]]
+            raise ConfigError(
+                f"subject ids collide between {first} and {path}: {len(clashes)} shared, e.g. "
+                f"{clashes[0]!r} (each subject must appear in one manifest only; rename or drop "
+                "the duplicates)"
+            )
+        owner.update(dict.fromkeys(cohort.ids, path))
+    subjects = tuple(s for c in cohorts for s in c)
+    return Cohort(subjects, paths[0])

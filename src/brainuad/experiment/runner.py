@@ -25,11 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from brainuad.errors import CacheError, ConfigError
-from brainuad.experiment.config import StudyConfig, dump_study_config
+from brainuad.experiment.config import (
+    StudyConfig,
+    cohort_paths,
+    dump_study_config,
+    read_study_cohort,
+)
 from brainuad.experiment.state import RunState, file_digest, fingerprint, package_versions
 from brainuad.io.atomic import atomic_path, write_text_atomic
 from brainuad.io.cache import Cache, open_cache
-from brainuad.io.manifest import Cohort, read_cohort
+from brainuad.io.manifest import Cohort
 from brainuad.splits import SplitSpec, assign_splits, write_splits
 
 Log = Callable[[str], None]
@@ -56,7 +61,7 @@ def run_study(config: StudyConfig, *, progress: bool = True, log: Log = print) -
     state.data["versions"] = package_versions()
     ran: list[str] = []
 
-    cohort = read_cohort(config.cohort)
+    cohort = read_study_cohort(config)
     cache = _preprocess(config, cohort, state, progress, log, ran)
     splits_path, cache = _split(config, cohort, cache, state, log, ran)
     score_fps: dict[str, str] = {}
@@ -89,13 +94,16 @@ def _preprocess(
         prep_cfg = PreprocessConfig.from_mapping(config.preprocess)
     except ConfigError as exc:
         raise ConfigError(f"{config.output / 'config.yaml'}: preprocess: {exc}") from exc
-    log(f"[preprocess] {len(cohort)} scans from {config.cohort}")
+    sources = ", ".join(str(p) for p in cohort_paths(config))
+    log(f"[preprocess] {len(cohort)} scans from {sources}")
     started = state.start("preprocess", fingerprint(prep_cfg.settings(), cohort.ids))
     report = preprocess_cohort(
         cohort, cache_dir, config=prep_cfg, jobs=config.jobs, progress=progress
     )
     if report.failures:
         log(f"[preprocess] {len(report.failures)} scan(s) failed, see {report.errors_path}")
+    for line in report.comparability.summary_lines() if report.comparability else ():
+        log(f"[preprocess] {line}")
     if report.n_processed:
         ran.append("preprocess")
     cache = open_cache(cache_dir)

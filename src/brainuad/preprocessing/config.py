@@ -18,7 +18,7 @@ from typing import Any
 
 from brainuad.errors import ConfigError
 
-SKULL_STRIP_METHODS = ("deepbet", "mask", "none")
+SKULL_STRIP_METHODS = ("auto", "deepbet", "mask", "none")
 INTERPOLATIONS = ("linear", "bspline")
 ON_REGISTRATION_FAILURE = ("flag", "fail")
 
@@ -31,12 +31,17 @@ PAPER_TARGET_SHAPE = (64, 77, 66)
 class PreprocessConfig:
     """How a raw T1 scan becomes a model-ready volume (see ``docs`` of :mod:`.subject`).
 
+    ``skull_strip``: ``auto`` (default) checks each scan (:mod:`.stripcheck`): an already
+    skull-stripped one (background exactly 0, e.g. BraTS) gets its mask from the image like
+    ``none``, a head with skull goes through ``deepbet``; ``deepbet``, ``mask`` (the manifest's
+    ``mask`` column) and ``none`` force one path for every scan.
+
     Geometry: the scan is skull-stripped, affinely registered to the MNI152 2009a brain
     (``register``), resampled once onto a ``crop_shape`` grid of ``voxel_size`` mm centred on the
     template brain, then downsampled by ``downsample`` to ``target_shape``.
     """
 
-    skull_strip: str = "deepbet"
+    skull_strip: str = "auto"
     register: bool = True
     n4: bool = True
     denoise: bool = True

@@ -5,6 +5,8 @@ Layout of ``CACHE_DIR`` after :func:`preprocess_cohort`::
     cache.json, volumes-*.npy, masks-*.npy, subjects-*.csv   the cache (brainuad.io.cache)
     geometry-<token>.json    per subject: scan grid, registration and model grid (SubjectGeometry)
     lesions-<token>.npy      uint8 (N, X, Y, Z) lesion masks (only when the manifest has some)
+    comparability-<token>.json  were healthy and anomalous scans preprocessed alike?
+                             (:mod:`brainuad.preprocessing.comparability`)
     subjects/<id>.npz        one finished subject each (arrays + records + input hash)
     errors.csv               subject_id, image, error of every subject that failed this run
     qc/montage.png           mid-slices of every subject (with ``qc=True``)
@@ -41,6 +43,7 @@ from brainuad.io.atomic import write_json_atomic, write_text_atomic
 from brainuad.io.cache import CACHE_FORMAT_VERSION, settings_fingerprint, write_cache
 from brainuad.io.manifest import Cohort, Subject, read_cohort
 from brainuad.preprocessing import parts, store
+from brainuad.preprocessing.comparability import ComparabilityCheck, check_comparability
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.planning import (
     Plan,
@@ -71,6 +74,7 @@ class PreprocessReport:
     fingerprint: str
     errors_path: Path
     montage_paths: tuple[Path, ...] = field(default=())
+    comparability: ComparabilityCheck | None = None
 
     @property
     def n_ok(self) -> int:
@@ -95,6 +99,8 @@ class PreprocessReport:
             lines.append(f"CHECK {sid}: {'; '.join(reasons)}")
         for p in self.montage_paths:
             lines.append(f"QC montage: {p}")
+        if self.comparability is not None:
+            lines.extend(self.comparability.summary_lines())
         return "\n".join(lines)
 
 
@@ -205,11 +211,12 @@ def finish_cache(
         return PreprocessReport(flagged={}, seconds=time.perf_counter() - start, **report_args)
     flagged = {s.subject_id: qc_flags(metas[s.subject_id]["qc"]) for s in order}
     flagged = {k: v for k, v in flagged.items() if v}
-    montage = _write_cache(out, order, metas, settings, cfg, flagged, qc, versions)
+    montage, check = _write_cache(out, order, metas, settings, cfg, flagged, qc, versions)
     return PreprocessReport(
         flagged=flagged,
         seconds=time.perf_counter() - start,
         montage_paths=tuple(montage),
+        comparability=check,
         **report_args,
     )
 
@@ -233,7 +240,7 @@ def _write_cache(
     flagged: dict[str, list[str]],
     qc: bool,
     versions: dict[str, str] | None = None,
-) -> list[Path]:
+) -> tuple[list[Path], ComparabilityCheck]:
     work = out / "subjects"
     files = [work / store.subject_filename(s.subject_id) for s in order]
     arrays = store.LazyArrays(files)
@@ -259,16 +266,21 @@ def _write_cache(
     versions = dict(versions or store.versions(cfg))
     has_lesions = any(s.lesion_mask is not None for s in order)
     template = store.template_name(cfg)
+    check = check_comparability(table)
     # the files' token is a hash of everything the cache holds: the same subjects preprocessed
     # the same way give the same bytes and names, and a re-run with nothing new writes nothing
     token = _content_token(table, settings, versions, geometry, template, has_lesions)
-    extra: dict[str, str] = {"geometry": f"geometry-{token}.json"}
+    extra: dict[str, str] = {
+        "geometry": f"geometry-{token}.json",
+        "comparability": f"comparability-{token}.json",
+    }
     if has_lesions:
         extra["lesions"] = f"lesions-{token}.npy"
     if not _is_current(out, token, extra):
         new_files = [out / name for name in extra.values()]
         try:
             write_json_atomic(out / extra["geometry"], geometry)
+            write_json_atomic(out / extra["comparability"], check.to_dict())
             if has_lesions:
                 store.write_lesions(out / extra["lesions"], files, tuple(cfg.target_shape))
             write_cache(
@@ -299,7 +311,7 @@ def _write_cache(
             qc_dir / "montage.png",
             flagged=[s.subject_id in flagged for s in order],
         )
-    return montage
+    return montage, check
 
 
 def _content_token(

@@ -1,8 +1,9 @@
 """Quality control of a preprocessed cohort: flags per subject and a PNG montage of mid-slices.
 
 Per-subject measurements are made by :func:`~brainuad.preprocessing.subject.preprocess_subject`
-(``brain_volume_ml``, ``reg_similarity``, ``reg_mask_dice``, ``reg_volume_ratio``,
-``crop_brain_fraction``, intensity percentiles, seconds per step). :func:`qc_flags` turns them into
+(``skull_strip_path``, ``input_skull_stripped``, ``brain_volume_ml``, ``reg_similarity``,
+``reg_mask_dice``, ``reg_volume_ratio``, ``crop_brain_fraction``, intensity percentiles, seconds
+per step). :func:`qc_flags` turns them into
 reasons a person should look at a scan, and :func:`write_montage` draws the axial, coronal and
 sagittal mid-slices of every subject in one image (several pages for large cohorts).
 """
@@ -22,6 +23,9 @@ MIN_CROP_FRACTION = 0.98  # less means part of the brain fell outside the crop g
 TILES_PER_ROW = 4
 TILES_PER_PAGE = 160
 QC_COLUMNS = (
+    "skull_strip_path",
+    "input_skull_stripped",
+    "input_zero_fraction",
     "brain_volume_ml",
     "reg_similarity",
     "reg_mask_dice",

@@ -112,8 +112,8 @@ def write_lesions(path: Path, files: Sequence[Path], shape: tuple[int, int, int]
 
 
 def remove_stale_extras(root: Path, keep: set[str]) -> None:
-    """Delete geometry/lesion files of earlier cache versions."""
-    for pattern in ("geometry-*.json", "lesions-*.npy"):
+    """Delete geometry/lesion/comparability files of earlier cache versions."""
+    for pattern in ("geometry-*.json", "lesions-*.npy", "comparability-*.json"):
         for p in root.glob(pattern):
             if p.name not in keep:
                 with contextlib.suppress(FileNotFoundError):

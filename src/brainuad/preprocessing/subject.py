@@ -8,7 +8,11 @@ The steps, in order (each switchable one follows :class:`PreprocessConfig`):
    used for skull stripping and registration only; the output is interpolated once, from the
    original voxels, onto the 1 mm crop grid of step 5. Other skull-strip methods work on the
    scan's own grid.
-3. **Skull stripping**: deepbet, the subject's mask, or none (see :mod:`.skullstrip`).
+3. **Skull stripping**: deepbet, the subject's mask, or none (see :mod:`.skullstrip`); with
+   ``auto`` the scan is first checked (:mod:`.stripcheck`): an already skull-stripped scan
+   takes the ``none`` path (mask from the image), a head with skull the ``deepbet`` path. The
+   check runs for every scan and is recorded with the path taken (``input_skull_stripped``,
+   ``input_zero_fraction``, ``skull_strip_path`` in ``qc``).
 4. **Affine registration** of the brain to the MNI152 template (``register``), with the
    similarity check of :mod:`.register`.
 5. **One resampling** of the original voxels onto the ``crop_shape`` grid of ``voxel_size`` mm
@@ -38,6 +42,7 @@ from brainuad.preprocessing import skullstrip, steps
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.geometry import Grid, SubjectGeometry, centred_grid, resample
 from brainuad.preprocessing.register import register_to_template
+from brainuad.preprocessing.stripcheck import check_skull_stripped
 from brainuad.preprocessing.template import bbox_centre, load_template
 
 STEP_NAMES = (
@@ -110,9 +115,15 @@ def preprocess_subject(
     native_shape = tuple(int(s) for s in header.shape[:3])
     native_affine = np.asarray(header.affine, dtype=np.float64)
 
+    # is the input already skull-stripped? (decides the path with skull_strip "auto")
+    check = timer.run("skull_strip", check_skull_stripped, vol.data, vol.spacing)
+    method = cfg.skull_strip
+    if method == "auto":
+        method = "none" if check.stripped else "deepbet"
+
     # 2. 1 mm isotropic working image for deepbet (the other methods use the scan's own grid)
     work, work_affine = vol.data, vol.affine
-    needs_iso = cfg.skull_strip == "deepbet"
+    needs_iso = method == "deepbet"
     if needs_iso and not steps.is_isotropic(vol.affine, 1.0, cfg.iso_tolerance):
         grid = steps.isotropic_grid(vol.shape, vol.affine, 1.0)
         work = timer.run("isotropic", resample, vol.data, vol.affine, grid, order=_order(cfg))
@@ -120,9 +131,14 @@ def preprocess_subject(
     work_grid = Grid(tuple(int(s) for s in work.shape), work_affine)  # type: ignore[arg-type]
 
     # 3. skull stripping
-    brain = timer.run("skull_strip", _skull_strip, work, work_grid, mask_path, cfg)
+    brain = timer.run("skull_strip", _skull_strip, method, work, work_grid, mask_path, cfg)
     voxel_ml = float(np.prod(work_grid.spacing)) / 1000.0
-    qc: dict[str, Any] = {"brain_volume_ml": float(brain.sum()) * voxel_ml}
+    qc: dict[str, Any] = {
+        "brain_volume_ml": float(brain.sum()) * voxel_ml,
+        "skull_strip_path": method,
+        "input_skull_stripped": check.stripped,
+        "input_zero_fraction": check.zero_fraction,
+    }
 
     # 4. registration
     ref_to_native = np.eye(4)
@@ -221,13 +237,17 @@ def _order(cfg: PreprocessConfig) -> int:
 
 
 def _skull_strip(
-    work: np.ndarray, grid: Grid, mask_path: str | Path | None, cfg: PreprocessConfig
+    method: str,
+    work: np.ndarray,
+    grid: Grid,
+    mask_path: str | Path | None,
+    cfg: PreprocessConfig,
 ) -> np.ndarray:
-    if cfg.skull_strip == "deepbet":
+    if method == "deepbet":
         return skullstrip.deepbet_mask(
             work, threshold=cfg.deepbet_threshold, shape=cfg.deepbet_shape
         )
-    if cfg.skull_strip == "mask":
+    if method == "mask":
         if mask_path is None:
             raise RuntimeError("skull_strip 'mask' needs a brain mask (manifest column 'mask')")
         return skullstrip.mask_from_file(mask_path, grid)

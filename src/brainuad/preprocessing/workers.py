@@ -77,7 +77,7 @@ def _init_worker(config: PreprocessConfig) -> None:
     import SimpleITK as sitk
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
-    if config.skull_strip == "deepbet":
+    if config.skull_strip in ("deepbet", "auto"):
         import torch
 
         torch.set_num_threads(1)

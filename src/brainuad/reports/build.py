@@ -18,6 +18,7 @@ from brainuad.errors import InputFileError
 from brainuad.io.atomic import atomic_dir, write_text_atomic
 from brainuad.reports import doubts, images, plots, tables, training
 from brainuad.reports.artefacts import ResultsFolder, load_results
+from brainuad.reports.comparability import with_comparability
 from brainuad.reports.html import (
     Section,
     esc,
@@ -216,6 +217,7 @@ class _Writer:
             self.config_section(),
             self.run_section(),
         ]
+        sections = with_comparability(sections, self.r.root)
         s = self.r.metrics["settings"]
         names = ", ".join(method_html(m["method"]) for m in self.r.methods)
         now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
