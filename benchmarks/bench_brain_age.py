@@ -43,6 +43,7 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     "reduction=sum": ("vae-ap", {"reduction": "sum"}),
     "reduction=elbo-per-voxel": ("vae-ap", {"reduction": "elbo-per-voxel"}),
     "lr_schedule=constant": ("vae-ap", {"lr_schedule": "constant"}),
+    "age_norm=false": ("vae-ap", {"age_norm": False}),
     "age_hidden=64": ("vae-ap", {"age_hidden": 64}),
     "age_dropout=0.5": ("vae-ap", {"age_dropout": 0.5}),
     "age_weight_decay=0.01": ("vae-ap", {"age_weight_decay": 0.01}),
