@@ -17,7 +17,7 @@ from brainuad.preprocessing.pipeline import (
     config_from_settings,
     preprocess_cohort,
 )
-from brainuad.preprocessing.store import load_geometry, load_lesions
+from brainuad.preprocessing.store import load_geometry, load_lesion_fractions, load_lesions
 from brainuad.preprocessing.subject import PreprocessedSubject, preprocess_subject
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "config_from_settings",
     "load_config",
     "load_geometry",
+    "load_lesion_fractions",
     "load_lesions",
     "preprocess_cohort",
     "preprocess_subject",

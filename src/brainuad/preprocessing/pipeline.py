@@ -5,6 +5,8 @@ Layout of ``CACHE_DIR`` after :func:`preprocess_cohort`::
     cache.json, volumes-*.npy, masks-*.npy, subjects-*.csv   the cache (brainuad.io.cache)
     geometry-<token>.json    per subject: scan grid, registration and model grid (SubjectGeometry)
     lesions-<token>.npy      uint8 (N, X, Y, Z) lesion masks (only when the manifest has some)
+    lesion_fractions-<token>.npy  uint8 (N, X, Y, Z) share of each voxel covered by lesion,
+                             in steps of 1/255 (:mod:`brainuad.preprocessing.lesions`)
     comparability-<token>.json  were healthy and anomalous scans preprocessed alike?
                              (:mod:`brainuad.preprocessing.comparability`)
     subjects/<id>.npz        one finished subject each (arrays + records + input hash)
@@ -276,13 +278,16 @@ def _write_cache(
     }
     if has_lesions:
         extra["lesions"] = f"lesions-{token}.npy"
+        extra["lesion_fractions"] = f"lesion_fractions-{token}.npy"
     if not _is_current(out, token, extra):
         new_files = [out / name for name in extra.values()]
         try:
             write_json_atomic(out / extra["geometry"], geometry)
             write_json_atomic(out / extra["comparability"], check.to_dict())
             if has_lesions:
-                store.write_lesions(out / extra["lesions"], files, tuple(cfg.target_shape))
+                shape = tuple(cfg.target_shape)
+                store.write_lesions(out / extra["lesions"], files, shape)
+                store.write_lesions(out / extra["lesion_fractions"], files, shape, fraction=True)
             write_cache(
                 out,
                 arrays.volumes,

@@ -1,10 +1,12 @@
 """Files of the preprocessing work folder and the cache's extra files.
 
-* ``subjects/<id>.npz``: one finished subject (``volume``, ``mask``, optional ``lesion`` and a
+* ``subjects/<id>.npz``: one finished subject (``volume``, ``mask``, optional ``lesion`` and
+  ``lesion_fraction`` (uint8 steps of 1/255, :mod:`.lesions`) and a
   JSON ``meta`` record with the input hash, QC values and geometry), written atomically.
-* ``geometry-<token>.json`` and ``lesions-<token>.npy``: written beside the cache before its
-  ``cache.json`` is switched over and named in ``cache.json["extra_files"]``;
-  :func:`load_geometry` and :func:`load_lesions` read them back.
+* ``geometry-<token>.json``, ``lesions-<token>.npy`` and ``lesion_fractions-<token>.npy``:
+  written beside the cache before its ``cache.json`` is switched over and named in
+  ``cache.json["extra_files"]``; :func:`load_geometry`, :func:`load_lesions` and
+  :func:`load_lesion_fractions` read them back.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from brainuad.io.atomic import atomic_path
 from brainuad.io.cache import Cache, open_cache
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.geometry import SubjectGeometry
+from brainuad.preprocessing.lesions import FRACTION_SCALE, fraction_from_stored, quantise_fraction
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 _CHUNK = 1 << 20
@@ -65,6 +68,8 @@ def write_subject(path: str | Path, result: Any, digest: str, subject_id: str) -
     arrays = {"volume": result.volume.astype(np.float32), "mask": result.mask.astype(np.uint8)}
     if result.lesion is not None:
         arrays["lesion"] = result.lesion.astype(np.uint8)
+    if getattr(result, "lesion_fraction", None) is not None:
+        arrays["lesion_fraction"] = quantise_fraction(result.lesion_fraction)
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
     return meta
@@ -100,20 +105,32 @@ class LazyArrays:
         self.masks = _LazyStack(files, "mask")
 
 
-def write_lesions(path: Path, files: Sequence[Path], shape: tuple[int, int, int]) -> None:
-    """Stack the subjects' lesion masks (zeros where a subject has none) into an .npy file."""
+def write_lesions(
+    path: Path, files: Sequence[Path], shape: tuple[int, int, int], *, fraction: bool = False
+) -> None:
+    """Stack the subjects' lesion masks (zeros where a subject has none) into an .npy file.
+
+    ``fraction=True`` stacks the stored lesion fractions instead (uint8 steps of 1/255; a
+    subject file written before fractions were kept contributes its binary mask as 0 or 255).
+    """
     with atomic_path(path, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *shape))
         for i, f in enumerate(files):
             with np.load(f, allow_pickle=False) as npz:
-                out[i] = npz["lesion"] if "lesion" in npz.files else 0
+                if fraction and "lesion_fraction" in npz.files:
+                    out[i] = npz["lesion_fraction"]
+                elif "lesion" in npz.files:
+                    out[i] = npz["lesion"] * (FRACTION_SCALE if fraction else 1)
+                else:
+                    out[i] = 0
         out.flush()
         del out
 
 
 def remove_stale_extras(root: Path, keep: set[str]) -> None:
     """Delete geometry/lesion/comparability files of earlier cache versions."""
-    for pattern in ("geometry-*.json", "lesions-*.npy", "comparability-*.json"):
+    patterns = ("geometry-*.json", "lesions-*.npy", "lesion_fractions-*.npy", "comparability-*.json")
+    for pattern in patterns:
         for p in root.glob(pattern):
             if p.name not in keep:
                 with contextlib.suppress(FileNotFoundError):
@@ -159,6 +176,30 @@ def load_lesions(cache_or_root: Cache | str | Path) -> np.ndarray | None:
             f"volumes {cache.volumes.shape}"
         )
     return arr
+
+
+def load_lesion_fractions(cache_or_root: Cache | str | Path) -> np.ndarray | None:
+    """Lesion fractions (N, X, Y, Z) float32 in [0, 1] in cache order, or None without lesions.
+
+    A cache written before fractions were kept gives its binary masks as 0/1 fractions.
+    """
+    cache = _cache(cache_or_root)
+    name = cache.meta.get("extra_files", {}).get("lesion_fractions")
+    if not name:
+        binary = load_lesions(cache)
+        return None if binary is None else np.asarray(binary, dtype=np.float32)
+    try:
+        arr = np.load(cache.root / name, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise CacheError(
+            f"{cache.root / name}: lesion fractions missing or unreadable ({exc})"
+        ) from exc
+    if arr.shape != cache.volumes.shape:
+        raise CacheError(
+            f"{cache.root / name}: lesion fractions have shape {arr.shape}, "
+            f"volumes {cache.volumes.shape}"
+        )
+    return fraction_from_stored(arr)
 
 
 def versions(config: PreprocessConfig) -> dict[str, str]:

@@ -41,6 +41,7 @@ from brainuad.io.nifti import load_volume
 from brainuad.preprocessing import skullstrip, steps
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.geometry import Grid, SubjectGeometry, centred_grid, resample
+from brainuad.preprocessing.lesions import check_lesion_mask
 from brainuad.preprocessing.register import register_to_template
 from brainuad.preprocessing.stripcheck import check_skull_stripped
 from brainuad.preprocessing.template import bbox_centre, load_template
@@ -66,7 +67,9 @@ class RegistrationFailed(RuntimeError):
 class PreprocessedSubject:
     """A model-ready volume (float32 in [0, 1], background 0), its brain mask and records.
 
-    ``lesion`` is the lesion mask carried through the same geometry (None without one);
+    ``lesion`` is the lesion mask carried through the same geometry (None without one) and
+    ``lesion_fraction`` the share of each model voxel it covers (float32 in [0, 1], see
+    :mod:`.lesions`);
     ``qc`` holds brain volume, registration similarity, intensity percentiles and the seconds
     each step took (``t_<step>``, wall clock; ``t_total``; ``t_cpu`` = CPU seconds of the whole
     subject, the robust figure on a busy machine); ``geometry`` maps model space back to the
@@ -78,6 +81,7 @@ class PreprocessedSubject:
     qc: dict[str, Any]
     geometry: SubjectGeometry
     lesion: np.ndarray | None = field(default=None)
+    lesion_fraction: np.ndarray | None = field(default=None)
 
 
 class _Timer:
@@ -211,9 +215,10 @@ def preprocess_subject(
 
     # 9. downsampling
     model = centred_grid(crop.centre, cfg.target_shape, cfg.voxel_size * cfg.downsample)
-    volume, model_mask, model_lesion = timer.run(
+    volume, model_mask, fraction = timer.run(
         "downsample", _downsample, data, mask, lesion, crop, model
     )
+    model_lesion = None if fraction is None else (fraction > 0.5).astype(np.uint8)
     inside = volume[model_mask.astype(bool)]
     p01, p50, p99 = (
         (float(v) for v in np.percentile(inside, (1, 50, 99))) if inside.size else (0.0, 0.0, 0.0)
@@ -229,7 +234,7 @@ def preprocess_subject(
         tuple(cfg.target_shape),
         model.affine,
     )
-    return PreprocessedSubject(volume, model_mask, qc, geometry, model_lesion)
+    return PreprocessedSubject(volume, model_mask, qc, geometry, model_lesion, fraction)
 
 
 def _order(cfg: PreprocessConfig) -> int:
@@ -272,6 +277,7 @@ def _to_crop_grid(
     lesion = None
     if lesion_path is not None:
         les = load_volume(lesion_path, allow_constant=True)
+        check_lesion_mask(les, vol, lesion_path)
         lesion = resample(
             (les.data > 0).astype(np.float32), les.affine, crop, ref_to_native=ref_to_native
         )
@@ -285,7 +291,7 @@ def _downsample(
     model_mask = steps.downsample(mask.astype(np.float32), crop, model) > 0.5
     volume[~model_mask] = 0.0
     np.clip(volume, 0.0, 1.0, out=volume)
-    model_lesion = None
+    fraction = None
     if lesion is not None:
-        model_lesion = (steps.downsample(lesion, crop, model) > 0.5).astype(np.uint8)
-    return volume.astype(np.float32), model_mask.astype(np.uint8), model_lesion
+        fraction = np.clip(steps.downsample(lesion, crop, model), 0.0, 1.0).astype(np.float32)
+    return volume.astype(np.float32), model_mask.astype(np.uint8), fraction
