@@ -72,8 +72,9 @@ def test_cache_keeps_fractions_and_a_bad_mask_fails_only_its_subject(tmp_path) -
     manifest = write_cohort(folder, 3, lesions=True)
     ph = make_phantom(seed=2)
     save(folder / "sub2_lesion.nii.gz", ph.marker * 0.5, ph.affine)  # not binary-like
-    report = preprocess_cohort(manifest, tmp_path / "cache", config=small_config(), jobs=1,
-                               progress=False)
+    report = preprocess_cohort(
+        manifest, tmp_path / "cache", config=small_config(), jobs=1, progress=False
+    )
     assert [f.subject_id for f in report.failures] == ["sub2"]
     assert "sub2_lesion.nii.gz: lesion mask must be binary-like" in report.failures[0].error
     cache = open_cache(tmp_path / "cache")

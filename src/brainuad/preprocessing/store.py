@@ -129,7 +129,12 @@ def write_lesions(
 
 def remove_stale_extras(root: Path, keep: set[str]) -> None:
     """Delete geometry/lesion/comparability files of earlier cache versions."""
-    patterns = ("geometry-*.json", "lesions-*.npy", "lesion_fractions-*.npy", "comparability-*.json")
+    patterns = (
+        "geometry-*.json",
+        "lesions-*.npy",
+        "lesion_fractions-*.npy",
+        "comparability-*.json",
+    )
     for pattern in patterns:
         for p in root.glob(pattern):
             if p.name not in keep:
