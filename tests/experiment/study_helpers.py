@@ -21,34 +21,50 @@ TINY_PREPROCESS = {
 
 def tiny_head(age: float, tumour: bool, rng: np.random.Generator) -> np.ndarray:
     """A 36x44x38 'brain' at 4 mm: an ellipsoid whose ventricle grows with age (+ a blob)."""
+    return tiny_head_and_lesion(age, tumour, rng)[0]
+
+
+def tiny_head_and_lesion(
+    age: float, tumour: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`tiny_head` and its lesion mask (the blob; empty without a tumour)."""
     shape = (36, 44, 38)
     grid = np.stack(np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij"))
     r = np.sqrt(((grid / np.array([0.8, 0.85, 0.8])[:, None, None, None]) ** 2).sum(0))
     vol = np.where(r < 1, 0.7, 0.0) + 0.05 * rng.standard_normal(shape) * (r < 1)
     vent = np.sqrt((grid**2).sum(0)) < 0.1 + 0.25 * (age - 18) / 72
     vol[vent] = 0.25
+    blob = np.zeros(shape, dtype=bool)
     if tumour:
         c = rng.uniform(-0.4, 0.4, 3)
         blob = np.sqrt(((grid - c[:, None, None, None]) ** 2).sum(0)) < 0.3
         vol[blob] = 1.0
-    return np.clip(vol, 0, None).astype(np.float32)
+    return np.clip(vol, 0, None).astype(np.float32), blob.astype(np.uint8)
 
 
 def write_tiny_cohort(
-    folder: Path, n_normal: int = 16, n_anomalous: int = 8, seed: int = 0
+    folder: Path, n_normal: int = 16, n_anomalous: int = 8, seed: int = 0, lesions: bool = False
 ) -> Path:
-    """NIfTI files + manifest.csv of a tiny cohort; returns the manifest path."""
+    """NIfTI files + manifest.csv of a tiny cohort; returns the manifest path.
+
+    ``lesions=True`` adds a ``lesion_mask`` column (the anomalous subjects' blobs)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     affine = np.diag([4.0, 4.0, 4.0, 1.0])
     affine[:3, 3] = [-72.0, -88.0, -76.0]
-    lines = ["subject_id,image,age,label"]
+    lines = ["subject_id,image,age,label" + (",lesion_mask" if lesions else "")]
     for i in range(n_normal + n_anomalous):
         label = int(i >= n_normal)
         age = float(rng.uniform(20, 85))
         img = folder / f"sub-{i:03d}.nii.gz"
-        nib.save(nib.Nifti1Image(tiny_head(age, bool(label), rng), affine), str(img))
-        lines.append(f"sub-{i:03d},{img.name},{age:.1f},{label}")
+        vol, blob = tiny_head_and_lesion(age, bool(label), rng)
+        nib.save(nib.Nifti1Image(vol, affine), str(img))
+        row = f"sub-{i:03d},{img.name},{age:.1f},{label}"
+        if lesions:
+            les = folder / f"sub-{i:03d}_lesion.nii.gz"
+            nib.save(nib.Nifti1Image(blob, affine), str(les))
+            row += f",{les.name}" if label else ","
+        lines.append(row)
     manifest = folder / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest

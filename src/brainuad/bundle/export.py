@@ -100,6 +100,7 @@ def export_bundle(
 
     ``which`` (``last``/``best``) defaults to the checkpoint the study scored.
     """
+    from brainuad.bundle.lesions import export_record as lesion_export_record
     from brainuad.io.cache import open_cache
     from brainuad.splits import read_splits
     from brainuad.training.checkpoint import checkpoint_path, read_checkpoint
@@ -136,6 +137,7 @@ def export_bundle(
         train_subjects=train,
         method=method,
         extra={
+            "lesion_candidates": lesion_export_record(results, method),
             "performance": {
                 "val_auc": entry["weights"].get("val_auc"),
                 "test": entry["scores"].get("combined"),

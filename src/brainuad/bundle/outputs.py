@@ -5,8 +5,11 @@ Per scan, in ``OUT_DIR`` (``<id>`` is the subject id with characters other than 
 
 * ``<id>.json``: schema ``brainuad-prediction/1`` (see :func:`prediction_record`), written last;
 * ``<id>_anomaly.nii.gz``: the anomaly map on the input scan's grid, with its affine (float32);
+* ``<id>_lesions.nii.gz``: the binary lesion candidate mask on the input scan's grid (uint8),
+  when the bundle has voxel thresholds (:mod:`brainuad.bundle.lesions`);
 * ``<id>_overview.png``: axial, coronal and sagittal slices through the map's maximum, the map
-  over the scan (display: neurological convention, subject's right on the right).
+  over the scan, candidate regions outlined (display: neurological convention, subject's right
+  on the right).
 
 ``predictions.csv`` holds one row per scan (rows of earlier runs into the same folder are kept,
 a scan predicted again replaces its row) and ``errors.csv`` the scans that failed. Every file is
@@ -25,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from brainuad.bundle.lesions import candidates_json, title_part
 from brainuad.bundle.load import Bundle
 from brainuad.bundle.predict import ScanPrediction
 from brainuad.bundle.reference import SCORE_NAMES
@@ -56,6 +60,7 @@ def output_paths(out_dir: str | Path, subject_id: str) -> dict[str, Path]:
         "json": out / f"{sid}.json",
         "anomaly_map": out / f"{sid}_anomaly.nii.gz",
         "overview": out / f"{sid}_overview.png",
+        "lesion_candidates": out / f"{sid}_lesions.nii.gz",
     }
 
 
@@ -114,6 +119,7 @@ def prediction_record(
         "warnings": list(pred.warnings),
         "quality": pred.quality.to_dict(),
         "anomaly_map": _map_summary(pred, bundle),
+        "lesion_candidates": candidates_json(pred.lesions, bundle.record),
         "files": {k: p.name for k, p in files.items()},
         "seconds": {k: round(v, 4) for k, v in pred.seconds.items()},
     }
@@ -159,6 +165,8 @@ def write_scan(out_dir: str | Path, pred: ScanPrediction, bundle: Bundle) -> dic
     files = output_paths(out_dir, pred.subject_id)
     if pred.anomaly_map is None:
         del files["anomaly_map"]
+    if pred.lesions is None:
+        del files["lesion_candidates"]
     png = overview_png(pred)
     record = prediction_record(pred, bundle, files)
     written: list[Path] = []
@@ -171,6 +179,12 @@ def write_scan(out_dir: str | Path, pred: ScanPrediction, bundle: Bundle) -> dic
         else:  # a map of an earlier run would contradict this one
             with contextlib.suppress(FileNotFoundError):
                 output_paths(out_dir, pred.subject_id)["anomaly_map"].unlink()
+        if pred.lesions is not None:
+            save_volume(files["lesion_candidates"], pred.lesions.mask, pred.native_affine)
+            written.append(files["lesion_candidates"])
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                output_paths(out_dir, pred.subject_id)["lesion_candidates"].unlink()
         write_bytes_atomic(files["overview"], png)
         written.append(files["overview"])
         write_json_atomic(files["json"], record)
@@ -213,6 +227,10 @@ def overview_png(pred: ScanPrediction) -> bytes:
     )
     shown = None
     top = float(amap.max()) if amap is not None else 0.0
+    cand = None
+    if pred.lesions is not None and pred.lesions.n_regions:
+        canon = nib.as_closest_canonical(nib.Nifti1Image(pred.lesions.mask, pred.native_affine))
+        cand = np.asarray(canon.dataobj)
     for ax, (name, sl, dims, _) in zip(axes, views, strict=True):
         extent = (
             0,
@@ -226,6 +244,8 @@ def overview_png(pred: ScanPrediction) -> bytes:
             shown = ax.imshow(
                 layer, cmap="hot", vmin=0, vmax=top, alpha=0.65, origin="lower", extent=extent
             )
+        if cand is not None and cand[sl].any():
+            ax.contour(cand[sl].T, levels=[0.5], colors=["#00e5ff"], origin="lower", extent=extent)
         ax.set_title(name, fontsize=10)
         ax.set_axis_off()
     axes[0].text(0.98, 0.02, "R", transform=axes[0].transAxes, color="w", ha="right")
@@ -254,6 +274,8 @@ def _title(pred: ScanPrediction) -> str:
         parts.append(f"brain age {pred.age_pred:.1f}{gap}")
     if pred.anomaly_map is None:
         parts.append("no anomaly map")
+    if (line := title_part(pred.lesions)) is not None:
+        parts.append(line)
     return "  |  ".join(parts)
 
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from brainuad.bundle.lesions import LesionCandidates, find_candidates
 from brainuad.bundle.load import Bundle
 from brainuad.bundle.quality import QualityReport, check_quality
 from brainuad.bundle.reference import SCORE_NAMES
@@ -80,6 +81,7 @@ class ScanPrediction:
     model_map: np.ndarray | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     brain_age_gap_corrected: float | None = None
+    lesions: LesionCandidates | None = None  # brainuad.bundle.lesions
 
 
 def validate_age(age: float | str | None, source: str = "--age") -> float | None:
@@ -169,6 +171,7 @@ def predict_preprocessed(
 
     start = time.perf_counter()
     raw = _forward(bundle, subjects, [s.age for s in scans])
+    cands = bundle.record.get("lesion_candidates")
     per_scan_model = (time.perf_counter() - start) / max(1, len(scans))
     results = []
     for scan, prep, r in zip(scans, subjects, raw, strict=True):
@@ -182,7 +185,9 @@ def predict_preprocessed(
             "model": per_scan_model,
             "map": time.perf_counter() - t0,
         }
-        results.append(_assemble(bundle, scan, prep, r, model_map, native_map, seconds))
+        pred = _assemble(bundle, scan, prep, r, model_map, native_map, seconds)
+        found = find_candidates(cands, model_map, prep.mask, prep.geometry)
+        results.append(replace(pred, lesions=found) if found is not None else pred)
     return results
 
 

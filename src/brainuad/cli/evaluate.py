@@ -84,6 +84,12 @@ def evaluate(
     gamma_grid: str = typer.Option(
         "0:20:0.01", help="Grid of gamma (weight of L_age; 0 without an age head)."
     ),
+    localisation: list[Path] = typer.Option(
+        [],
+        "--localisation",
+        help="Voxel-level record(s) of a study (RESULTS/localisation/<method>.json) to copy "
+        "into metrics.json under 'localisation' (the report's Table 2).",
+    ),
 ) -> None:
     """Evaluate scores tables; see :data:`HELP` (the command's --help)."""
     from brainuad.evaluation.bootstrap import check_confidence
@@ -95,12 +101,14 @@ def evaluate(
         write_metrics,
     )
     from brainuad.evaluation.study import evaluate_methods
+    from brainuad.experiment.localise import add_localisation, read_localisation
 
     check_confidence(confidence)
     csv_path_for(out)
     alphas = parse_grid(alpha_grid, "--alpha-grid")
     gammas = parse_grid(gamma_grid, "--gamma-grid")
     tables, sources = _load(scores)
+    records = read_localisation(localisation)  # checked before anything is written
     start = time.perf_counter()
     typer.echo(f"evaluating {len(tables)} method(s) with {n_resamples} BCa resamples...", err=True)
     study = evaluate_methods(
@@ -113,6 +121,7 @@ def evaluate(
         gammas=gammas,
     )
     json_path, csv_path = write_metrics(study, out)
+    add_localisation(json_path, records)
     pct = f"{100 * confidence:g}%"
     typer.echo(f"Table 1: combined score on the test split ({pct} BCa CIs in brackets)")
     typer.echo(format_table1(study))

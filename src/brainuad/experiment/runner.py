@@ -1,14 +1,15 @@
 """The whole study of the paper on one cohort, resumable stage by stage (``brainuad run``).
 
 preprocess (cached, incremental) -> age-stratified split -> train VAE, VAE-a_c, VAE-a_p ->
-score validation and test (the ``checkpoint`` of the config: ``last`` by default) -> the ridge
-brain-age reference -> grid-search the combined weights on validation and evaluate on test ->
-report -> model bundle of the method with the best validation AUC.
+score validation and test (``checkpoint``: ``last`` by default) -> voxel localisation with lesion
+masks (:mod:`.localise`) -> the ridge brain-age reference -> grid-search the combined weights on
+validation and evaluate on test -> report -> model bundle of the best validation AUC's method.
 
 Results folder::
 
-    config.yaml  run_state.json  cache/  splits.csv  runs/<method>/  scores/<method>.csv
-    examples/<method>.npz  brain_age/ridge.csv  metrics.json  metrics.csv  report/  model/
+    config.yaml  run_state.json  cache/  splits.csv  runs/<method>/  scores/<method>.csv  report/
+    examples/<method>.npz  localisation/<method>.{json,npz}  brain_age/ridge.csv  metrics.json
+    metrics.csv  model/
 
 Every stage is skipped when its fingerprint (inputs + settings, see
 :mod:`brainuad.experiment.state`) matches the last finished run and its outputs exist. Training
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from brainuad.errors import CacheError, ConfigError
+from brainuad.experiment import localise
 from brainuad.experiment.config import (
     StudyConfig,
     cohort_paths,
@@ -64,10 +66,13 @@ def run_study(config: StudyConfig, *, progress: bool = True, log: Log = print) -
     cohort = read_study_cohort(config)
     cache = _preprocess(config, cohort, state, progress, log, ran)
     splits_path, cache = _split(config, cohort, cache, state, log, ran)
-    score_fps: dict[str, str] = {}
+    score_fps: dict[str, str | None] = {}
     for method in config.methods:
         train_fp = _train(config, method, cache, splits_path, state, progress, log, ran)
         score_fps[method] = _score(config, method, cache, train_fp, state, progress, log, ran)
+        score_fps[f"localise:{method}"] = localise.run_localise(
+            config, method, cache, train_fp, state, log, ran
+        )
     ridge_fp = _ridge(config, cache, splits_path, state, log, ran)
     metrics_path, table1 = _evaluate(config, score_fps, ridge_fp, state, log, ran)
     report_path = _report(config, metrics_path, state, log, ran) if config.report else None
@@ -229,14 +234,8 @@ def _score(
     log: Log,
     ran: list[str],
 ) -> str:
+    from brainuad import scoring
     from brainuad.preprocessing import load_lesions
-    from brainuad.scoring import (
-        choose_examples,
-        example_slices,
-        save_examples,
-        score_cache,
-        select_indices,
-    )
     from brainuad.training import load_checkpoint
 
     stage = f"score:{method}"
@@ -250,27 +249,27 @@ def _score(
     started = state.start(stage, fp)
     run_dir = config.output / "runs" / method
     model, _ = load_checkpoint(run_dir, config.checkpoint, expected_shape=cache.shape)
-    table = score_cache(
+    table = scoring.score_cache(
         model,
         cache,
         method=method,
         needs_age=model.config.uses_age_input,
-        indices=select_indices(cache, "eval"),
+        indices=scoring.select_indices(cache, "eval"),
         device=config.device,
         progress=progress,
     )
     with atomic_path(scores_path) as tmp:
         table.to_csv(tmp, index=False)
-    picks = choose_examples(cache, "test", per_class=2)
+    picks = scoring.choose_examples(cache, "test", per_class=2)
     lesions = load_lesions(cache)
-    arrays = example_slices(
+    arrays = scoring.example_slices(
         model,
         cache,
         picks,
         needs_age=model.config.uses_age_input,
         lesions=None if lesions is None else np.asarray(lesions),
     )
-    save_examples(examples_path, arrays)
+    scoring.save_examples(examples_path, arrays)
     state.finish(stage, started, n_scored=len(table), checkpoint=config.checkpoint)
     ran.append(stage)
     return fp
@@ -304,7 +303,7 @@ def _ridge(
 
 def _evaluate(
     config: StudyConfig,
-    score_fps: dict[str, str],
+    score_fps: dict[str, str | None],
     ridge_fp: str,
     state: RunState,
     log: Log,
@@ -313,11 +312,10 @@ def _evaluate(
     import pandas as pd
 
     from brainuad.evaluation import evaluate_methods, format_table1, write_metrics
+    from brainuad.evaluation.brainage import read_age_predictions
     from brainuad.evaluation.scores_table import validate_scores_frame
 
     metrics_path = config.output / "metrics.json"
-    from brainuad.evaluation.brainage import read_age_predictions
-
     fp = fingerprint(score_fps, ridge_fp, config.n_resamples, config.confidence, config.seed)
     paths = {m: config.output / "scores" / f"{m}.csv" for m in config.methods}
     tables = {m: validate_scores_frame(pd.read_csv(p), p) for m, p in paths.items()}
@@ -327,11 +325,9 @@ def _evaluate(
     )
     if state.is_done("evaluate", fp, [metrics_path]):
         _stage_log(log, "evaluate", True)
-        import json
-
         from brainuad.evaluation import format_table1_from_dict
 
-        doc = json.loads(metrics_path.read_text())
+        doc = localise.read_json(metrics_path)
         return metrics_path, _summary(format_table1_from_dict(doc), doc)
     _stage_log(log, "evaluate", False)
     started = state.start("evaluate", fp)
@@ -344,6 +340,7 @@ def _evaluate(
         brain_age={"ridge": ridge},
     )
     write_metrics(study, metrics_path)
+    localise.merge_into_metrics(config.output, config.methods, metrics_path)
     state.finish("evaluate", started)
     ran.append("evaluate")
     return metrics_path, _summary(format_table1(study), study.to_dict())

@@ -28,6 +28,7 @@ from brainuad.reports.html import (
     render_page,
     table_html,
 )
+from brainuad.reports.localisation import localisation_sections
 
 REPORT_NAME = "report.html"
 
@@ -211,6 +212,7 @@ class _Writer:
     def page(self) -> str:
         sections = [
             *self.results_sections(),
+            *localisation_sections(self.r.metrics, self.r.root, self.table, self.figure),
             self.example_section(),
             self.training_section(),
             self.cohort_section(),
