@@ -39,6 +39,7 @@ def test_predict_cli_single_scan_outputs(
         "predictions.csv",
         "sub-07_T1w.json",
         "sub-07_T1w_anomaly.nii.gz",
+        "sub-07_T1w_lesions.nii.gz",
         "sub-07_T1w_overview.png",
     ]
     record = json.loads((out / "sub-07_T1w.json").read_text())
