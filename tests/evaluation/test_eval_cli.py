@@ -92,3 +92,18 @@ def test_help_describes_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--help"]) == 0
     text = capsys.readouterr().out
     assert "--n-resamples" in text and "BCa" in text and "--alpha-grid" in text
+
+
+def test_evaluate_copies_localisation_records_and_refuses_a_bad_one(tmp_path: Path) -> None:
+    record = {"method": "VAE", "pooled": {"auroc": 0.8, "auprc": 0.3}, "thresholds": {}}
+    good = tmp_path / "VAE_loc.json"
+    good.write_text(json.dumps(record))
+    out = tmp_path / "metrics.json"
+    files = list(map(str, _files(tmp_path)))
+    assert main(["evaluate", *files, "--out", str(out), *FAST, "--localisation", str(good)]) == 0
+    assert json.loads(out.read_text())["localisation"] == {"VAE": record}
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"method": "VAE"}))
+    out2 = tmp_path / "other" / "metrics.json"
+    assert main(["evaluate", *files, "--out", str(out2), *FAST, "--localisation", str(bad)]) == 2
+    assert not out2.exists()
