@@ -41,6 +41,7 @@ def run_localise(
     ran: list[str],
 ) -> str | None:
     """Run (or skip) the stage for ``method``; returns its fingerprint, None without lesions."""
+    from brainuad.evaluation.voxel import VoxelInputError
     from brainuad.preprocessing import load_lesion_fractions, load_lesions
     from brainuad.scoring.localise import localise_cache
     from brainuad.scoring.postprocess import PostprocessConfig
@@ -69,19 +70,26 @@ def run_localise(
     model, _ = load_checkpoint(
         config.output / "runs" / method, config.checkpoint, expected_shape=cache.shape
     )
-    record, figure = localise_cache(
-        model,
-        cache,
-        lesions,
-        load_lesion_fractions(cache),
-        needs_age=model.config.uses_age_input,
-        config=post,
-        n_resamples=config.n_resamples,
-        confidence=config.confidence,
-        seed=config.seed,
-        device=config.device,
-        warn=lambda text: log(f"[{stage}] {text}"),
-    )
+    try:
+        record, figure = localise_cache(
+            model,
+            cache,
+            lesions,
+            load_lesion_fractions(cache),
+            needs_age=model.config.uses_age_input,
+            config=post,
+            n_resamples=config.n_resamples,
+            confidence=config.confidence,
+            seed=config.seed,
+            device=config.device,
+            warn=lambda text: log(f"[{stage}] {text}"),
+        )
+    except VoxelInputError as exc:  # e.g. no healthy val subject, no lesion voxel in test
+        log(f"[{stage}] no voxel metrics: {exc}")
+        state.interrupted(stage, started)
+        for stale in (record_path, figure_path):  # an earlier record would be taken as this one
+            stale.unlink(missing_ok=True)
+        return None
     record = {"method": method, **record}
     write_json_atomic(record_path, record)
     with atomic_path(figure_path, suffix=".npz") as tmp:
