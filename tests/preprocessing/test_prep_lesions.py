@@ -79,8 +79,9 @@ def test_cache_keeps_fractions_and_a_bad_mask_fails_only_its_subject(tmp_path) -
     assert "sub2_lesion.nii.gz: lesion mask must be binary-like" in report.failures[0].error
     cache = open_cache(tmp_path / "cache")
     assert list(cache.subjects["subject_id"]) == ["sub0", "sub1"]
-    binary, frac = load_lesions(cache), load_lesion_fractions(cache)
-    assert frac.shape == binary.shape == cache.volumes.shape
+    binary, fractions = load_lesions(cache), load_lesion_fractions(cache)
+    assert fractions.shape == binary.shape == cache.volumes.shape
+    frac = np.stack([fractions[i] for i in range(len(fractions))])
     # the stored fraction is rounded to 1/255: it may differ from the mask only at 0.5 +- 1/510
     differ = binary.astype(bool) != (frac > 0.5)
     assert np.all(np.abs(frac[differ] - 0.5) <= 0.5 / 255 + 1e-6)

@@ -27,7 +27,7 @@ from brainuad.io.atomic import atomic_path
 from brainuad.io.cache import Cache, open_cache
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.geometry import SubjectGeometry
-from brainuad.preprocessing.lesions import FRACTION_SCALE, fraction_from_stored, quantise_fraction
+from brainuad.preprocessing.lesions import FRACTION_SCALE, quantise_fraction
 
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 _CHUNK = 1 << 20
@@ -183,8 +183,27 @@ def load_lesions(cache_or_root: Cache | str | Path) -> np.ndarray | None:
     return arr
 
 
-def load_lesion_fractions(cache_or_root: Cache | str | Path) -> np.ndarray | None:
-    """Lesion fractions (N, X, Y, Z) float32 in [0, 1] in cache order, or None without lesions.
+class LesionFractions:
+    """Per-subject lesion fractions of a cache, read lazily: ``fractions[i]`` is float32 in
+    [0, 1] of shape (X, Y, Z); the stored array (uint8 steps of 1/255, or a binary mask) stays
+    memory-mapped."""
+
+    def __init__(self, stored: np.ndarray, scale: float) -> None:
+        self.stored, self.scale = stored, float(scale)
+
+    def __len__(self) -> int:
+        return int(self.stored.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.stored.shape)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return np.asarray(self.stored[i], dtype=np.float32) / np.float32(self.scale)
+
+
+def load_lesion_fractions(cache_or_root: Cache | str | Path) -> LesionFractions | None:
+    """Lesion fractions in cache order (see :class:`LesionFractions`), None without lesions.
 
     A cache written before fractions were kept gives its binary masks as 0/1 fractions.
     """
@@ -192,7 +211,7 @@ def load_lesion_fractions(cache_or_root: Cache | str | Path) -> np.ndarray | Non
     name = cache.meta.get("extra_files", {}).get("lesion_fractions")
     if not name:
         binary = load_lesions(cache)
-        return None if binary is None else np.asarray(binary, dtype=np.float32)
+        return None if binary is None else LesionFractions(binary, 1.0)
     try:
         arr = np.load(cache.root / name, mmap_mode="r")
     except (OSError, ValueError) as exc:
@@ -204,7 +223,7 @@ def load_lesion_fractions(cache_or_root: Cache | str | Path) -> np.ndarray | Non
             f"{cache.root / name}: lesion fractions have shape {arr.shape}, "
             f"volumes {cache.volumes.shape}"
         )
-    return fraction_from_stored(arr)
+    return LesionFractions(arr, FRACTION_SCALE)
 
 
 def versions(config: PreprocessConfig) -> dict[str, str]:

@@ -77,7 +77,7 @@ def localise_cache(
     model: nn.Module,
     cache: Cache,
     lesions: np.ndarray,
-    fractions: np.ndarray | None,
+    fractions: Any,
     *,
     needs_age: bool,
     config: PostprocessConfig = PostprocessConfig(),
@@ -88,6 +88,10 @@ def localise_cache(
     warn: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Voxel metrics of ``model`` on the test split; returns ``(record, figure arrays)``.
+
+    ``lesions``: (N, X, Y, Z) binary masks in cache order; ``fractions``: indexable per subject
+    (``fractions[i]`` in [0, 1], e.g. :func:`brainuad.preprocessing.load_lesion_fractions`) or
+    None (soft Dice then uses the binary mask).
 
     The record is JSON-ready (see ``docs/localisation.md``); the figure arrays hold axial slices
     (scan, map, lesion, thresholded map) of the test subjects with the best, median and worst
