@@ -5,6 +5,7 @@
    grid, over each subject's brain voxels (an ellipsoid, ~40% of the grid): ``pooled_ranking``
    (median of ``--repeats`` runs) against ``roc_auc_score`` + ``average_precision_score`` on
    the very same pooled voxels (median of ``--sklearn-repeats`` runs). The values must agree.
+   Also the BCa interval of the pooled AUROC over subjects (10,000 exact replicates).
 2. Per-subject cost of the rest of the stage, without the model: the Gaussian-smoothed map,
    the post-processing (erosion + masked 5x5x5 median), and the two thresholded masks with
    their component removal and Dice; multiplied by the demo's subject count it estimates the
@@ -27,7 +28,7 @@ import numpy as np
 from scipy import ndimage as ndi
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from brainuad.evaluation.voxel import dice, pooled_ranking
+from brainuad.evaluation.voxel import dice, pooled_auroc_interval, pooled_ranking
 from brainuad.scoring.postprocess import PostprocessConfig, postprocess_map, threshold_map
 
 SHAPE = (64, 77, 66)
@@ -101,6 +102,13 @@ def main() -> None:
         f"(median of {args.sklearn_repeats})"
     )
     print(f"ratio sklearn / ours: {theirs / ours:.1f}x")
+    ci_time, iv = _median_time(
+        lambda: pooled_auroc_interval(values, truths, n_resamples=10_000), max(1, args.repeats // 2)
+    )
+    print(
+        f"pooled AUROC BCa CI over subjects, 10,000 exact replicates: {ci_time:.3f} s "
+        f"({iv.ci_low:.6f}, {iv.ci_high:.6f})"
+    )
     print(
         f"AUROC {r.auroc:.12f} vs {auc:.12f} (diff {abs(r.auroc - auc):.1e}); "
         f"AUPRC {r.auprc:.12f} vs {ap_:.12f} (diff {abs(r.auprc - ap_):.1e})"
@@ -111,7 +119,7 @@ def main() -> None:
     n_maps = 3 * (30 + args.subjects)
     n_lesion = round(args.lesion_share * args.subjects)
     # every test subject is thresholded twice, lesion subjects once more at the oracle threshold
-    est = n_maps * post + 3 * (args.subjects * thr + n_lesion * 0.5 * thr) + 3 * ours
+    est = n_maps * post + 3 * (args.subjects * thr + n_lesion * 0.5 * thr) + 3 * (ours + ci_time)
     print(f"estimated extra for the demo (3 x {30 + args.subjects} maps, no model): {est:.0f} s")
 
 

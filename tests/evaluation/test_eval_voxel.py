@@ -87,3 +87,25 @@ def test_errors() -> None:
         pooled_ranking(np.array([0.0, np.nan, 1.0]), np.array([0, 1, 1], bool))
     with pytest.raises(VoxelInputError, match="expected healthy validation voxels, found none"):
         healthy_thresholds([])
+
+
+def test_pooled_auroc_interval_replicates_are_exact_weighted_aucs() -> None:
+    from brainuad.evaluation.voxel import pooled_auroc_interval, subject_pair_counts
+
+    rng = np.random.default_rng(5)
+    values, truths = [], []
+    for s in range(7):
+        y = rng.random(400) < (0.1 if s < 4 else 0.0)  # 4 lesion subjects, 3 healthy
+        values.append(np.round(rng.normal(0, 1, 400) + y, 1).astype(np.float32))
+        truths.append(y)
+    a, n_pos, n_neg = subject_pair_counts(values, truths)
+    w = np.array([2.0, 0.0, 1.0, 1.0, 3.0, 0.0, 1.0])  # one resample's counts
+    ours = (w @ a @ w) / ((w @ n_pos) * (w @ n_neg))
+    sample_w = np.concatenate([np.full(v.size, ws) for v, ws in zip(values, w, strict=True)])
+    ref = roc_auc_score(np.concatenate(truths), np.concatenate(values), sample_weight=sample_w)
+    assert ours == pytest.approx(ref, abs=1e-12)
+    iv = pooled_auroc_interval(values, truths, n_resamples=500, seed=0)
+    assert iv.value == pytest.approx(
+        pooled_ranking(np.concatenate(values), np.concatenate(truths)).auroc
+    )
+    assert iv.ci_low <= iv.value <= iv.ci_high

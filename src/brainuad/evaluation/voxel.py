@@ -161,3 +161,66 @@ def mean_interval(
     jack = (d.sum() - d) / (d.size - 1)
     low, high = bca_interval(est, reps, jack, confidence)
     return Interval(est, low, high)
+
+
+def subject_pair_counts(
+    values: Sequence[np.ndarray], truths: Sequence[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per subject pair (s, t): the Mann-Whitney count of s's lesion voxels over t's others.
+
+    Returns ``(A, n_pos, n_neg)``: ``A[s, t] = sum over lesion voxels v of s of (#non-lesion
+    voxels of t below v + half those equal to v)``; ``n_pos``/``n_neg`` per subject. The pooled
+    AUROC of any subject weighting ``w`` is ``w A w / ((w n_pos) (w n_neg))``, exactly.
+    """
+    pos = [
+        np.asarray(v, np.float32)[np.asarray(t, bool)] for v, t in zip(values, truths, strict=True)
+    ]
+    all_pos = np.concatenate(pos) if pos else np.zeros(0, np.float32)
+    owner = np.repeat(np.arange(len(pos)), [p.size for p in pos])
+    n = len(pos)
+    a = np.zeros((n, n))
+    n_neg = np.zeros(n)
+    for t, (v, y) in enumerate(zip(values, truths, strict=True)):
+        neg = np.sort(np.asarray(v, np.float32)[~np.asarray(y, bool)])
+        n_neg[t] = neg.size
+        below = np.searchsorted(neg, all_pos, side="left")
+        tied = np.searchsorted(neg, all_pos, side="right") - below
+        a[:, t] = np.bincount(owner, weights=below + 0.5 * tied, minlength=n)
+    return a, np.asarray([p.size for p in pos], dtype=np.float64), n_neg
+
+
+def pooled_auroc_interval(
+    values: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    *,
+    n_resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int | np.random.Generator = 0,
+) -> Interval:
+    """Pooled voxel AUROC with a BCa interval over subjects (exact for every resample).
+
+    Subjects are resampled with replacement, those with and without lesion voxels separately
+    (as :func:`brainuad.evaluation.bootstrap.stratified_resample_weights`); each replicate is
+    computed exactly from :func:`subject_pair_counts`. NaN interval with fewer than 2 subjects
+    in a group.
+    """
+    from brainuad.evaluation.bootstrap import stratified_resample_weights
+
+    a, n_pos, n_neg = subject_pair_counts(values, truths)
+
+    def auc(w: np.ndarray) -> np.ndarray:
+        return np.einsum("bs,st,bt->b", w, a, w) / ((w @ n_pos) * (w @ n_neg))
+
+    est = float(auc(np.ones((1, n_pos.size)))[0])
+    has = n_pos > 0
+    if has.sum() < 2 or (~has).sum() + (n_neg[has] > 0).sum() < 2:
+        return Interval(est, float("nan"), float("nan"))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    reps = np.concatenate([auc(w) for w in stratified_resample_weights(has, n_resamples, rng)])
+    jack = []
+    for group in (np.flatnonzero(has), np.flatnonzero(~has)):
+        w = np.ones((group.size, n_pos.size))
+        w[np.arange(group.size), group] = 0.0
+        jack.append(auc(w) if group.size > 1 else np.zeros(0))
+    low, high = bca_interval(est, reps[np.isfinite(reps)], jack, confidence)
+    return Interval(est, low, high)

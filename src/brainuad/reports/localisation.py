@@ -52,7 +52,7 @@ def table2(metrics: dict[str, Any]) -> ReportTable | None:
         rows.append(
             [
                 method,
-                f"{pooled['auroc']:.3f}",
+                _ci({"value": pooled["auroc"], **pooled.get("auroc_ci", {})}),
                 f"{pooled['auprc']:.3f}",
                 *(_ci(dice.get(k)) for k in _DICE_KEYS),
             ]
@@ -77,8 +77,8 @@ def table2(metrics: dict[str, Any]) -> ReportTable | None:
         "VALIDATION subjects (components under "
         f"{post.get('min_component_ml')} ml removed), {conf:g}% BCa CIs over subjects in "
         "brackets. Oracle Dice: the threshold that maximises the pooled Dice on the test labels "
-        "themselves, an upper bound that no user could reach. Pooled AUROC/AUPRC have no CI "
-        "here (a bootstrap over subjects of ~10⁷ voxels was not run)."
+        "themselves, an upper bound that no user could reach. Pooled AUROC: BCa CI over subjects "
+        "(exact replicates); pooled AUPRC has no CI here."
     )
     if excluded:
         caption += (

@@ -28,6 +28,7 @@ from brainuad.evaluation.voxel import (
     fpr_key,
     healthy_thresholds,
     mean_interval,
+    pooled_auroc_interval,
     pooled_ranking,
     soft_dice,
 )
@@ -135,11 +136,12 @@ def localise_cache(
             kept.append((len(rows), i, processed, mask, lesion))
         rows.append(row)
     ranking = pooled_ranking(np.concatenate(values), np.concatenate(truths))
+    ci = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
+    auroc_ci = pooled_auroc_interval(values, truths, **ci)
     del values, truths
     for r, _, processed, mask, lesion in kept:
         pred = threshold_map(processed, mask, ranking.oracle_threshold, min_vox)
         rows[r]["dice_oracle"] = dice(pred, lesion)
-    ci = {"n_resamples": n_resamples, "confidence": confidence, "seed": seed}
     lesion_rows = [rows[r] for r, *_ in kept]
     dice_means = {
         key: mean_interval([row[f"dice_{key}"] for row in lesion_rows], **ci).to_dict()
@@ -164,6 +166,7 @@ def localise_cache(
         "excluded": excluded,
         "pooled": {
             "auroc": ranking.auroc,
+            "auroc_ci": {"ci_low": auroc_ci.ci_low, "ci_high": auroc_ci.ci_high},
             "auprc": ranking.auprc,
             "n_voxels": ranking.n_voxels,
             "n_lesion_voxels": ranking.n_positive,
