@@ -154,9 +154,13 @@ def label_html(label: str) -> str:
 
 
 def label_tex(label: str) -> str:
-    """Matplotlib mathtext of a label: ``VAE-a_cp`` -> ``VAE-$a_{cp}$``; others unchanged."""
+    """Matplotlib mathtext of a label: ``VAE-a_p`` -> ``VAE-$a_p$``, ``VAE-a_cp`` ->
+    ``VAE-$a_{cp}$``; a label without a subscript is returned unchanged."""
     m = _LABEL_PATTERN.fullmatch(label)
-    return f"{m['head']}${m['var']}_{{{m['sub']}}}$" if m else label
+    if not m:
+        return label
+    sub = m["sub"] if len(m["sub"]) == 1 else f"{{{m['sub']}}}"
+    return f"{m['head']}${m['var']}_{sub}$"
 
 
 def describe_capabilities(method: Method) -> str:
