@@ -63,6 +63,6 @@ def test_a_registered_method_runs_end_to_end(plugin_study: Path, tmp_path: Path)
     assert full.anomaly_map is not None
     # without the age: no reconstruction, but the head (before the latent) still gives a_p
     bare = predict_scan(bundle, image)
-    assert bare.scores["rec"] is None and "needs the age" in bare.unavailable["rec"]
+    assert bare.scores["rec"] is None and "needs the chronological age" in bare.unavailable["rec"]
     assert bare.age_pred == pytest.approx(full.age_pred, abs=1e-4)
     assert bare.scores["kl"] == pytest.approx(full.scores["kl"], rel=1e-5)

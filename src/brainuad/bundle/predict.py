@@ -36,8 +36,8 @@ from brainuad.preprocessing import PreprocessConfig, PreprocessedSubject
 
 _LABELS = {"rec": "L_rec", "kl": "L_KL", "age": "L_age", "combined": "the combined score"}
 NO_AGE_INPUT = (
-    "this model scales its latent by the chronological age, so it needs the age to reconstruct "
-    "the scan; none was given"
+    "this model needs the chronological age to reconstruct the scan (its latent is scaled by "
+    "it); none was given"
 )
 NO_AGE_HEAD = "this model has no age head (L_age needs a model that predicts the brain age)"
 
