@@ -76,7 +76,8 @@ def summarise(doc: dict, method: str, baseline: str) -> dict:
             sign = 1.0 if c["method_a"] == method else -1.0
             d = c["difference"]
             lo, hi = sorted((sign * d["ci_low"], sign * d["ci_high"]))
-            row["diff"] = (sign * d["value"], lo, hi, c["p_bootstrap"], c["p_delong"])
+            diff = sign * d["value"] + 0.0  # no "-0.0"
+            row["diff"] = (diff, lo + 0.0, hi + 0.0, c["p_bootstrap"], c["p_delong"])
     return row
 
 
