@@ -102,8 +102,11 @@ def preprocess(
         if qc:
             raise ConfigError("--qc applies to the whole cache: give it to `brainuad cache merge`")
         report = preprocess_shard(cohort, out, shard, **run)
-    else:
-        report = preprocess_cohort(cohort, out, qc=qc, **run)
+    else:  # a shard locks only its part folder: the N shards of one cache run at once
+        from brainuad.io.lock import folder_lock
+
+        with folder_lock(out, "brainuad preprocess", clean="tree"):
+            report = preprocess_cohort(cohort, out, qc=qc, **run)
     typer.echo(report.summary())
     if shard is not None:
         typer.echo(f"when every shard is done: brainuad cache merge {out}")

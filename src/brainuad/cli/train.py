@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from enum import Enum
 from pathlib import Path
@@ -105,16 +106,21 @@ def train_command(
             if main:
                 typer.echo(f"preset: {name}", err=True)
         config = preset(name).replace(epochs=epochs, **overrides)
-    result = train(
-        cache,
-        model.value,
-        out,
-        config,
-        splits=splits,
-        resume=resume,
-        device=device.value,
-        progress=progress,
-    )
+    from brainuad.io.lock import folder_lock
+
+    # under torchrun every rank runs this command on the same --out: rank 0 holds the lock
+    lock = folder_lock(out, "brainuad train", clean="tree") if main else contextlib.nullcontext()
+    with lock:
+        result = train(
+            cache,
+            model.value,
+            out,
+            config,
+            splits=splits,
+            resume=resume,
+            device=device.value,
+            progress=progress,
+        )
     if main:
         best = "-" if result.best_value is None else f"{result.best_value:.6g}"
         typer.echo(

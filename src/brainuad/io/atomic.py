@@ -1,7 +1,9 @@
 """Atomic file writes: write to a temporary file in the destination folder, then rename.
 
 A reader never sees a half-written file, and a process killed mid-write leaves the previous
-version of the file (if any) intact.
+version of the file (if any) intact. Temporary names are ``.<name>.~<host>-<pid>.<random>``
+(:func:`temp_prefix`), so that the next command can tell a leftover of a killed process from a
+write in progress and remove it (:func:`brainuad.io.stale.clean_stale`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,31 @@ from pathlib import Path
 from typing import Any
 
 
+def host_tag() -> str:
+    """Six hex digits naming this machine in temporary names (a shared file system may hold
+    temporaries of processes on other hosts, which are never taken for leftovers)."""
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode("utf-8")).hexdigest()[:6]
+
+
+def temp_prefix(name: str) -> str:
+    """``.<name>.~<host>-<pid>.``: the start of every temporary name written for ``name``."""
+    return f".{name}.~{host_tag()}-{os.getpid()}."
+
+
+def _name_error(exc: OSError, path: Path) -> OSError:
+    """The error with the destination ``path`` in place of a temporary or missing file name."""
+    if exc.filename is not None and not Path(str(exc.filename)).name.startswith(f".{path.name}.~"):
+        return exc  # names a real path (a parent folder, a file being read)
+    if exc.errno is not None:
+        return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+    new = OSError(str(exc) or type(exc).__name__)
+    new.filename = str(path)
+    return new
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed onto ``path``.
@@ -24,10 +51,15 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     which pick a format by extension write the right one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=temp_prefix(path.name), suffix=suffix, dir=path.parent
+        )
+    except OSError as exc:
+        raise _name_error(exc, path) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -35,8 +67,12 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         _fsync_file(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _name_error(exc, path) from exc
     except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
         raise
 
@@ -45,18 +81,24 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; on success it replaces ``path`` as a whole."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
+    except OSError as exc:
+        raise _name_error(exc, path) from exc
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())
         if path.exists():
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            old = path.with_name(f"{temp_prefix(path.name)}old")
             os.replace(path, old)
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise _name_error(exc, path) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
