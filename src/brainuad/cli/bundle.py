@@ -158,8 +158,6 @@ def predict_command(
         items = scans_from_cohort(scans)
     from brainuad.io.lock import folder_lock
 
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: --out must be a folder, found a file")
     with folder_lock(out, "brainuad predict"):
         report = predict_to_folder(
             bundle,

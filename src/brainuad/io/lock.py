@@ -138,8 +138,9 @@ def folder_lock(
             "command": command or " ".join(["brainuad", *sys.argv[1:]])[:200],
             "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        with contextlib.suppress(OSError):  # who holds it is a courtesy: a full disk is not
+            os.ftruncate(fd, 0)  # a lock problem, the command's own writes will report it
+            os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
         _held[path] = 1
         try:
             if clean != "none":
