@@ -257,3 +257,19 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     (tmp_path / "plain").write_text("a file\n")
     with pytest.raises(OSError):
         main(["--debug", "split", str(_cohort(tmp_path)), "--out", str(tmp_path / "plain" / "x")])
+
+
+def test_end_of_data_is_an_input_error_not_an_interrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import brainuad.cli.data as data
+
+    def truncated(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+
+    monkeypatch.setattr(data, "assign_splits", truncated)
+    inputs = tmp_path / "inputs_root"
+    inputs.mkdir()
+    code, err = _run(["split", str(_cohort(inputs)), "--out", str(tmp_path / "s.csv")], capsys)
+    assert code == 2 and "Aborted" not in err, err
+    assert err.strip().startswith("error: unexpected end of data") and "ended before" in err
