@@ -27,8 +27,9 @@ _HELP = "\n\n".join(
         "writes. --executor dask runs the subjects on a Dask cluster (pip install "
         "'brainuad\\[dask]'; see docs/cluster.md).",
         "Exit status: 0 when the cache (or the shard's part) was written (1 with --strict if any "
-        "subject failed), 1 when no subject succeeded, 2 for bad input files or settings, or a "
-        "folder in use by another brainuad process.",
+        "subject failed), 1 when no subject succeeded, 2 for bad input files or settings, 3 when "
+        "the system refused a write (full disk, read-only folder) or the folder is in use by "
+        "another brainuad process (docs/cli-contract.md).",
     ]
 )
 
