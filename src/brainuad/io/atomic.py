@@ -9,6 +9,7 @@ write in progress and remove it (:func:`brainuad.io.stale.clean_stale`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -30,6 +31,23 @@ def host_tag() -> str:
 def temp_prefix(name: str) -> str:
     """``.<name>.~<host>-<pid>.``: the start of every temporary name written for ``name``."""
     return f".{name}.~{host_tag()}-{os.getpid()}."
+
+
+def ensure_folder(folder: str | Path) -> list[Path]:
+    """Create ``folder`` and missing parents; returns the created ones, deepest first.
+
+    Raises NotADirectoryError naming the file when the folder or one of its parents is a file.
+    """
+    folder = Path(folder)
+    missing = []
+    for p in (folder, *folder.parents):
+        if p.is_dir():
+            break
+        if os.path.lexists(p):
+            raise NotADirectoryError(errno.ENOTDIR, "expected a folder, found a file", str(p))
+        missing.append(p)
+    folder.mkdir(parents=True, exist_ok=True)
+    return missing
 
 
 def _name_error(exc: OSError, path: Path) -> OSError:
@@ -54,7 +72,7 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
     if suffix is None:
         suffix = "".join(path.suffixes) or ".tmp"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(path.parent)
         fd, tmp_name = tempfile.mkstemp(
             prefix=temp_prefix(path.name), suffix=suffix, dir=path.parent
         )
@@ -82,7 +100,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder next to ``path``; on success it replaces ``path`` as a whole."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_folder(path.parent)
         tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path.name), dir=path.parent))
     except OSError as exc:
         raise _name_error(exc, path) from exc

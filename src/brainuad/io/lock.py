@@ -20,7 +20,6 @@ locks the same folder does not deadlock.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import socket
@@ -30,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from brainuad.errors import BusyError
+from brainuad.io.atomic import ensure_folder
 
 LOCK_NAME = ".brainuad.lock"
 
@@ -52,16 +52,6 @@ def _holder(path: Path) -> str:
     if since:
         parts.append(f"since {since}")
     return " ".join(parts)
-
-
-def _missing_parents(folder: Path) -> list[Path]:
-    """``folder`` and its ancestors that do not exist yet, deepest first."""
-    missing = []
-    for p in (folder, *folder.parents):
-        if p.exists():
-            break
-        missing.append(p)
-    return missing
 
 
 def _open_locked(folder: Path, path: Path, label: Path) -> int:
@@ -122,10 +112,7 @@ def folder_lock(
         finally:
             _held[path] -= 1
         return
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "expected a folder, found a file", str(folder))
-    created = _missing_parents(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    created = ensure_folder(folder)
     try:
         fd = _open_locked(folder, path, label)
     except BaseException:
