@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from brainuad.errors import BrainUADError
+
 
 def host_tag() -> str:
     """Six hex digits naming this machine in temporary names (a shared file system may hold
@@ -48,6 +50,42 @@ def ensure_folder(folder: str | Path) -> list[Path]:
         missing.append(p)
     folder.mkdir(parents=True, exist_ok=True)
     return missing
+
+
+def reserve_space(path: str | Path) -> None:
+    """Allocate the disk blocks of ``path`` (a file just sized by ``np.lib.format.open_memmap``).
+
+    A memory-mapped file is sparse: on a full disk the page written last would kill the process
+    with SIGBUS. Allocating first turns that into an ``OSError`` (``ENOSPC``) naming the file.
+    """
+    path = Path(path)
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        if size > 0 and hasattr(os, "posix_fallocate"):
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError as exc:
+                if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise OSError(exc.errno, os.strerror(exc.errno), str(path)) from exc
+    finally:
+        os.close(fd)
+
+
+def _from_library(exc: BaseException, path: Path) -> OSError | None:
+    """An OSError for a library's error that wraps one (safetensors: ``Os { code: 28 ...``)
+    or that a full disk explains; None when neither."""
+    import re
+
+    m = re.search(r"Os \{ code: (\d+)", str(exc))
+    if m:
+        code = int(m.group(1))
+        return OSError(code, os.strerror(code), str(path))
+    try:
+        full = os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        full = False
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) if full else None
 
 
 def _name_error(exc: OSError, path: Path) -> OSError:
@@ -89,6 +127,13 @@ def atomic_path(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise _name_error(exc, path) from exc
+    except Exception as exc:  # a library's own error type for a failed write
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        os_error = None if isinstance(exc, BrainUADError) else _from_library(exc, path)
+        if os_error is None:
+            raise
+        raise os_error from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

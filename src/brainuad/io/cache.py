@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from brainuad.errors import CacheError
-from brainuad.io.atomic import write_json_atomic
+from brainuad.io.atomic import reserve_space, write_json_atomic
 
 CACHE_FORMAT = "brainuad-cache"
 CACHE_FORMAT_VERSION = 1
@@ -228,6 +228,7 @@ def _write_cache(  # type: ignore[no-untyped-def]
             path = root / names[key]
             written.append(path)
             out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, *shape))
+            reserve_space(path)  # a full disk: an OSError now, not SIGBUS while writing
             for i in range(n):
                 arr = np.asarray(arrays[i])
                 if arr.shape != shape:
