@@ -48,9 +48,9 @@ def test_memory_mapped_arrays_are_allocated_before_writing(tmp_path: Path) -> No
         "import numpy as np\n"
         "from brainuad.io.atomic import reserve_space\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
-        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, resource.RLIM_INFINITY))\n"
         f"a = np.lib.format.open_memmap({str(out)!r}, mode='w+', dtype=np.float32,"
-        " shape=(1, 64, 64, 64))\n"
+        " shape=(1, 64, 64, 64))\n"  # sparse: no block is allocated yet
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, resource.RLIM_INFINITY))\n"
         "try:\n"
         f"    reserve_space({str(out)!r})\n"
         "except OSError as exc:\n"
