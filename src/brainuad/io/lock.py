@@ -112,12 +112,17 @@ def folder_lock(
         finally:
             _held[path] -= 1
         return
-    created = ensure_folder(folder)
-    try:
-        fd = _open_locked(folder, path, label)
-    except BaseException:
-        _remove_empty(created)
-        raise
+    for attempt in range(3):  # another lock may remove the folder it created just now
+        created = ensure_folder(folder)
+        try:
+            fd = _open_locked(folder, path, label)
+            break
+        except FileNotFoundError:
+            if attempt == 2:
+                raise
+        except BaseException:
+            _remove_empty(created)
+            raise
     try:
         info = {
             "pid": os.getpid(),
