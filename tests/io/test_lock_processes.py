@@ -77,8 +77,9 @@ def test_second_process_on_the_same_folder_is_refused(
     finally:
         _kill(proc)
     assert code == 3, err
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if line.startswith("error: ")]
     assert len(lines) == 1 and lines[0].startswith(f"error: {out}: in use by pid {proc.pid}"), err
+    assert err.strip().splitlines()[-1] == lines[0]  # after progress notes such as `preset: cpu`
     assert "(brainuad run study.yaml)" in lines[0] and "Traceback" not in err
     # the holder's files are untouched; its (now stale) lock file is the only other entry
     assert sorted(p.name for p in out.iterdir()) == [LOCK_NAME, "precious.txt"]
