@@ -63,9 +63,10 @@ def test_predict_writes_the_good_scans_and_lists_the_bad_one(
     bundle: Path, manifest: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    code = main(["predict", str(bundle), str(manifest), "--out", str(out), "--batch-size", "2"])
+    with pytest.raises(SystemExit) as stop:  # exit status 1, as the process's
+        main(["predict", str(bundle), str(manifest), "--out", str(out), "--batch-size", "2"])
     err = capsys.readouterr().err
-    assert code == 1, err
+    assert stop.value.code == 1, err
     assert "Traceback" not in err and "Aborted" not in err
     assert sorted(pd.read_csv(out / "predictions.csv")["subject_id"]) == ["s0", "s1", "s2"]
     errors = pd.read_csv(out / "errors.csv")
@@ -91,8 +92,9 @@ def test_a_scan_the_model_fails_on_is_isolated(
 
     monkeypatch.setattr(batch, "predict_preprocessed", fails_on_s1)
     out = tmp_path / "out"
-    code = main(["predict", str(bundle), str(manifest), "--out", str(out), "--batch-size", "4"])
-    assert code == 1, capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", str(bundle), str(manifest), "--out", str(out), "--batch-size", "4"])
+    assert stop.value.code == 1, capsys.readouterr().err
     assert sorted(pd.read_csv(out / "predictions.csv")["subject_id"]) == ["s0", "s2"]
     errors = pd.read_csv(out / "errors.csv").set_index("subject_id")["error"]
     assert sorted(errors.index) == ["bad", "s1"] and "not finite" in errors["s1"]
