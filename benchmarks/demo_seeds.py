@@ -4,7 +4,8 @@ For each seed, ``brainuad demo --seed N --out WORK/seedN`` runs as a fresh comma
 clock; an existing finished folder is reused and its recorded time reported), then this script
 reads ``metrics.json`` and prints per seed: the combined-score test AUC of every method with its
 CI, VAE-a_p's MAE_N / MAE_A against the ridge reference, the test AUC of L_age, the paired test
-of VAE-a_p against VAE, and the wall time; then the median [min, max] over seeds. Usage::
+of VAE-a_p against VAE, and the wall time; then every single score's test AUC (with its validation
+AUC) per seed and method, and the median [min, max] over seeds. Usage::
 
     .venv/bin/python benchmarks/demo_seeds.py --seeds 0 1 2 3 --work .bench/demo_seeds
 
@@ -34,6 +35,16 @@ def run_seed(work: Path, seed: int, extra: list[str]) -> tuple[dict, float]:
     seconds = time.perf_counter() - t0
     timing.write_text(json.dumps({"seconds": seconds, "command": cmd}))
     return json.loads(metrics.read_text()), seconds
+
+
+def stage_times(out: Path) -> str:
+    """The seconds of each stage of the study, from the runner's ``run_state.json``."""
+    state = out / "results" / "run_state.json"
+    if not state.is_file():
+        return "stage times: not recorded"
+    stages = json.loads(state.read_text())["stages"]
+    parts = [f"{name} {rec['seconds']:.0f} s" for name, rec in stages.items() if "seconds" in rec]
+    return "stages: " + ", ".join(parts)
 
 
 def _pct(iv: dict) -> str:
@@ -68,16 +79,17 @@ def main() -> None:
     ap.add_argument("extra", nargs="*", help="more `brainuad demo` options (after --)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    rows = {}
+    rows, docs = {}, {}
     for seed in args.seeds:
         doc, seconds = run_seed(args.work, seed, args.extra)
+        docs[seed] = doc
         rows[seed] = summarise(doc, seconds)
         print(f"\n## seed {seed}\n")
         from brainuad.evaluation.report import format_study_summary, format_table1_from_dict
 
         print(format_table1_from_dict(doc))
         print(format_study_summary(doc))
-        print(f"wall time: {seconds / 60:.1f} min")
+        print(f"wall time: {seconds / 60:.1f} min; {stage_times(args.work / f'seed{seed}')}")
     methods = [k[4:] for k in rows[args.seeds[0]] if k.startswith("auc_") and k != "auc_age"]
     header = ["seed", *(f"{m} AUC (%)" for m in methods)]
     header += [
@@ -117,6 +129,23 @@ def main() -> None:
         if not vals:
             return "–"
         return f"{statistics.median(vals):{fmt}} [{min(vals):{fmt}}, {max(vals):{fmt}}]"
+
+    print("\n## single scores, test AUC (validation AUC) per seed\n")
+    print("| seed | method | L_rec | L_KL | L_age | L_age bias-corrected | combined |")
+    print("|---|---|---|---|---|---|---|")
+    for seed, doc in docs.items():
+        for m in doc["methods"]:
+            cells = []
+            for key in ("rec", "kl", "age", "age_bc", "combined"):
+                score = m["scores"].get(key)
+                if score is None:
+                    cells.append("–")
+                    continue
+                val = m.get("val_auc", {}).get(key)
+                if key == "combined":
+                    val = m.get("weights", {}).get("val_auc")
+                cells.append(f"{score['auc']['value']:.3f}" + (f" ({val:.3f})" if val else ""))
+            print(f"| {seed} | {m['method']} | " + " | ".join(cells) + " |")
 
     print("\nmedian [min, max] over seeds:")
     for m in methods:

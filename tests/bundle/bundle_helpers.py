@@ -151,7 +151,8 @@ def handmade_bundle(
     n_val = 12
     labels = np.r_[np.zeros(8, int), np.ones(4, int)]
     ages = rng.uniform(30, 70, n_val)
-    age_pred = ages + rng.normal(0, 5, n_val) if kind == "vae-ap" else np.full(n_val, np.nan)
+    head = _model_config(kind, shape).has_age_head
+    age_pred = ages + rng.normal(0, 5, n_val) if head else np.full(n_val, np.nan)
     scores = pd.DataFrame(
         {
             "subject_id": [f"v{i}" for i in range(n_val)],

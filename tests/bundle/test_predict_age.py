@@ -104,3 +104,17 @@ def test_predict_accepts_plain_ages() -> None:
     assert validate_age("63") == 63.0
     assert validate_age(0) == 0.0 and validate_age(120) == 120.0
     assert validate_age(None) is None and validate_age("") is None
+
+
+def test_predict_vae_acp_without_age_keeps_kl_and_the_brain_age(tmp_path: Path, scan: Path) -> None:
+    root = handmade_bundle(tmp_path / "acp", "vae-acp", weights=CombinedWeights(0.5, 1.0, 0.5))
+    bundle = load_bundle(root, device="cpu")
+    with_age = predict_scan(bundle, scan, age=40)
+    without = predict_scan(bundle, scan)
+    assert without.scores["rec"] is None
+    assert "needs the chronological age" in without.unavailable["rec"]
+    assert without.age_pred == pytest.approx(with_age.age_pred, abs=1e-4)
+    assert without.scores["kl"] == pytest.approx(with_age.scores["kl"], rel=1e-5)
+    assert without.scores["age"] is None and without.scores["combined"] is None
+    expected = 0.5 * with_age.scores["rec"] + with_age.scores["kl"] + 0.5 * with_age.scores["age"]
+    assert with_age.scores["combined"] == pytest.approx(expected)

@@ -205,3 +205,39 @@ def test_age_head_input_is_standardised_per_volume():
         assert (model.predict_age(feats) - 45.44).abs().max() > 0.5  # the head does something
         same = torch.allclose(model.predict_age(feats), shifted, rtol=0, atol=AGE_ATOL_YEARS)
         assert same == norm
+
+
+def test_vae_acp_scales_the_latent_and_predicts_the_age():
+    cfg = ModelConfig(kind="vae-acp", input_shape=(12, 10, 9), age_mean=40.0, **SMALL)
+    model = build_model(cfg, seed=3).eval()
+    assert model.uses_age_input and model.has_age_head
+    with torch.no_grad():
+        model.age_head_output.weight.normal_(generator=_gen(1))
+    x = torch.rand(2, 1, 12, 10, 9)
+    age = torch.tensor([25.0, 80.0])
+    out = model(x, age)
+    torch.testing.assert_close(out.recon, model.decode(out.mu * (age / 100.0).unsqueeze(1)))
+    _, _, feats = model.encode(x)
+    torch.testing.assert_close(out.age_pred, model.predict_age(feats))
+    # the head sits before the latent: the age it predicts does not depend on the age input
+    torch.testing.assert_close(model(x, age + 10).age_pred, out.age_pred)
+    with pytest.raises(ValueError, match="vae-acp needs the chronological age"):
+        model(x)
+
+
+@pytest.mark.parametrize("kind", ["vae", "vae-ac", "vae-ap", "vae-acp"])
+def test_score_is_the_forward_pass_and_keeps_what_needs_no_age(kind):
+    model = build_model(ModelConfig(kind=kind, input_shape=(12, 10, 9), **SMALL), seed=4).eval()
+    x = torch.rand(3, 1, 12, 10, 9)
+    age = torch.tensor([30.0, 50.0, 70.0])
+    out = model(x, age)
+    scores = model.score(x, age)
+    assert torch.equal(scores.recon, out.recon)
+    kl = 0.5 * (out.mu**2 + out.logvar.exp() - out.logvar - 1).sum(dim=1)
+    torch.testing.assert_close(scores.kl, kl)
+    assert (scores.age_pred is None) == (out.age_pred is None)
+    without = model.score(x)
+    assert (without.recon is None) == model.uses_age_input
+    torch.testing.assert_close(without.kl, scores.kl)
+    if model.has_age_head:
+        torch.testing.assert_close(without.age_pred, scores.age_pred)

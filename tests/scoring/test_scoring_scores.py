@@ -13,7 +13,7 @@ from torch import nn
 from brainuad.errors import CacheError
 from brainuad.io.cache import write_cache
 from brainuad.io.nifti import load_volume
-from brainuad.models import VAEOutput
+from brainuad.models import VAEOutput, VolumeScores
 from brainuad.scoring import anomaly_map, kl_to_standard_normal, score_batch, score_cache
 from uad_testing import SUM_RTOL
 
@@ -35,6 +35,14 @@ class HalfModel(nn.Module):
         mu = x.mean(dim=(1, 2, 3, 4))[:, None].repeat(1, 3)
         pred = torch.full((b,), 40.0) if self.with_age else None
         return VAEOutput(x / 2, mu, torch.zeros_like(mu), pred)
+
+    @property
+    def uses_age_input(self) -> bool:
+        return self.use_age
+
+    def score(self, x: torch.Tensor, age: torch.Tensor | None = None) -> VolumeScores:
+        out = self(x, age if self.use_age else None)
+        return VolumeScores(out.recon, kl_to_standard_normal(out.mu, out.logvar), out.age_pred)
 
 
 def _data(n: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -93,7 +101,6 @@ def test_score_cache_table_and_maps(tmp_path: Path) -> None:
         HalfModel(True),
         cache,
         method="m",
-        needs_age=False,
         batch_size=3,
         maps_dir=maps,
         progress=False,
@@ -109,13 +116,14 @@ def test_score_cache_table_and_maps(tmp_path: Path) -> None:
 def test_age_is_passed_only_to_models_that_need_it(tmp_path: Path) -> None:
     cache, _, _ = _cache(tmp_path, [30.0, 50.0])
     model = HalfModel(False)
-    score_cache(model, cache, method="vae", needs_age=False, progress=False)
+    score_cache(model, cache, method="vae", progress=False)
     assert model.seen_age is None
-    table = score_cache(model, cache, method="vae-ac", needs_age=True, progress=False)
+    model = HalfModel(False, use_age=True)
+    table = score_cache(model, cache, method="vae-ac", progress=False)
     assert model.seen_age is not None and table["age_pred"].isna().all()
 
 
 def test_missing_age_for_age_input_model_is_an_error(tmp_path: Path) -> None:
     cache, _, _ = _cache(tmp_path, [30.0, None])
     with pytest.raises(CacheError, match="vae-ac needs the age of every subject; missing for s1"):
-        score_cache(HalfModel(False), cache, method="vae-ac", needs_age=True, progress=False)
+        score_cache(HalfModel(False, use_age=True), cache, method="vae-ac", progress=False)

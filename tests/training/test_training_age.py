@@ -98,9 +98,7 @@ def test_scoring_uses_the_last_checkpoint_unless_best_is_asked(tiny_cache, tmp_p
         model, state = load_checkpoint(tmp_path / "run", which)
         want = 3 if which == "last" else res.best_epoch
         assert state["epoch"] == want
-        ref = score_cache(
-            model, tiny_cache, method="m", needs_age=False, progress=False, device="cpu"
-        )
+        ref = score_cache(model, tiny_cache, method="m", progress=False, device="cpu")
         got = score_run(
             tmp_path / "run", tiny_cache, split="all", which=which, progress=False, device="cpu"
         )

@@ -42,8 +42,8 @@ from brainuad.bundle.reference import (
 from brainuad.errors import CheckpointError, ConfigError, InputFileError
 from brainuad.evaluation.brainage import fit_bias_correction
 from brainuad.io.atomic import atomic_dir, write_json_atomic
+from brainuad.methods import export_preference
 
-METHOD_PREFERENCE = ("vae-ap", "vae-ac", "vae")  # tie-break of export_best
 QC_REFERENCE_COLUMNS = ("brain_volume_ml", "p01", "p50", "p99")
 PERCENTILE_DEFINITION = (
     "100 * (number of healthy reference subjects with a score <= the scan's score) / n"
@@ -52,20 +52,20 @@ PERCENTILE_DEFINITION = (
 
 def choose_best_method(metrics: Mapping[str, Any]) -> str:
     """The method with the highest **validation** AUC of its combined score (the grid search's
-    best, ``weights.val_auc``); ties prefer vae-ap, vae-ac, vae, then the order in
-    ``metrics.json``. Test figures play no part in the choice."""
+    best, ``weights.val_auc``); ties go to the lower ``export_rank`` of the registry
+    (:mod:`brainuad.methods`), then the order in ``metrics.json``. Test figures play no part
+    in the choice."""
     methods = list(metrics.get("methods", []))
     if not methods:
         raise ConfigError("metrics.json lists no method to export")
+    preference = export_preference()
 
     def key(item: tuple[int, dict[str, Any]]) -> tuple[float, int, int]:
         pos, m = item
         val_auc = (m.get("weights") or {}).get("val_auc")
         auc = float("-inf") if val_auc is None else float(val_auc)
         name = str(m["method"])
-        pref = (
-            METHOD_PREFERENCE.index(name) if name in METHOD_PREFERENCE else len(METHOD_PREFERENCE)
-        )
+        pref = preference.index(name) if name in preference else len(preference)
         return (-auc, pref, pos)
 
     return str(min(enumerate(methods), key=key)[1]["method"])

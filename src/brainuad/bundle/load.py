@@ -53,17 +53,17 @@ class Bundle:
 
     @property
     def method(self) -> str:
-        """The study method the bundle was exported from (e.g. ``vae-ap``)."""
+        """The study method the bundle was exported from (an id of :mod:`brainuad.methods`)."""
         return str(self.record.get("method", self.model_config.kind))
 
     @property
     def uses_age_input(self) -> bool:
-        """True for VAE-a_c: reconstructing a scan needs its chronological age."""
+        """True when reconstructing a scan needs its chronological age (latent scaled by it)."""
         return self.model_config.uses_age_input
 
     @property
     def has_age_head(self) -> bool:
-        """True for VAE-a_p: the model predicts the brain age."""
+        """True when the model predicts the brain age."""
         return self.model_config.has_age_head
 
 

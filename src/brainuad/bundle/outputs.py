@@ -37,7 +37,7 @@ ERRORS_CSV = "errors.csv"
 SCORE_DESCRIPTIONS = {
     "rec": "L_rec: sum of |x - x~| over the brain voxels (reconstruction error)",
     "kl": "L_KL: KL divergence of the posterior q(z|x) from N(0, I)",
-    "age": "L_age: |predicted brain age - chronological age| in years (VAE-a_p)",
+    "age": "L_age: |predicted brain age - chronological age| in years (age-head models)",
     "combined": "alpha * L_rec + beta * L_KL + gamma * L_age (paper eq. 3)",
 }
 _CSV_SCORE = {"rec": "rec", "kl": "kl", "age": "age_score", "combined": "combined"}

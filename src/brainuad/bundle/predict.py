@@ -2,16 +2,18 @@
 
 For each scan: the training preprocessing (:func:`brainuad.preprocessing.preprocess_subject` with
 the bundle's settings), quality checks (:mod:`brainuad.bundle.quality`), one forward pass (in
-batches) giving L_rec, L_KL and, for VAE-a_p, the predicted brain age ``a_p`` with
+batches, :meth:`brainuad.models.VAE.score`) giving L_rec, L_KL and, with an age head, the
+predicted brain age ``a_p`` with
 L_age = ``|a_p - a_c|``; each score's percentile among the healthy reference subjects; the
 combined score and its flag at every operating point; the brain-age gap ``a_p - a_c``; and the
 voxel-wise anomaly map (``|x - x~|`` smoothed, inside the brain mask) resampled onto the input
 scan's grid.
 
 Missing age: whatever needs it is reported as unavailable (``None`` plus a reason) and the rest
-is still computed: L_age and the gap always need the age; VAE-a_c also needs it to reconstruct,
-so without it only L_KL (the encoder's posterior) is available, and no map. The combined score
-is available when every score with a non-zero weight is.
+is still computed: L_age and the gap always need the age; a model that scales its latent by the
+age also needs it to reconstruct, so without it only what the encoder gives is available (L_KL
+and, with an age head, the predicted age), and no map. The combined score is available when
+every score with a non-zero weight is.
 """
 
 from __future__ import annotations
@@ -33,7 +35,11 @@ from brainuad.io.manifest import MAX_AGE
 from brainuad.preprocessing import PreprocessConfig, PreprocessedSubject
 
 _LABELS = {"rec": "L_rec", "kl": "L_KL", "age": "L_age", "combined": "the combined score"}
-NO_AGE_INPUT = "VAE-a_c needs the chronological age to reconstruct the scan; none was given"
+NO_AGE_INPUT = (
+    "this model needs the chronological age to reconstruct the scan (its latent is scaled by "
+    "it); none was given"
+)
+NO_AGE_HEAD = "this model has no age head (L_age needs a model that predicts the brain age)"
 
 
 @dataclass(frozen=True)
@@ -124,8 +130,9 @@ def preprocess_scan(config: PreprocessConfig, scan: ScanInput) -> PreprocessedSu
 def _forward(
     bundle: Bundle, subjects: Sequence[PreprocessedSubject], ages: Sequence[float | None]
 ) -> list[dict[str, object]]:
-    """Scores (and residuals) of a batch; VAE-a_c scans without an age get L_KL only."""
-    from brainuad.scoring import kl_to_standard_normal, score_batch
+    """Scores (and residuals) of a batch; scans without an age that the model needs to
+    reconstruct get what its encoder gives (L_KL, the predicted age)."""
+    from brainuad.scoring import score_batch
 
     n = len(subjects)
     full = [i for i in range(n) if not bundle.uses_age_input or ages[i] is not None]
@@ -153,10 +160,12 @@ def _forward(
     rest = [i for i in range(n) if i not in full_set]
     if rest:
         x = torch.from_numpy(np.stack([subjects[i].volume for i in rest]).astype(np.float32))
-        mu, logvar, _ = bundle.model.encode(x[:, None].to(bundle.device))
-        kl = kl_to_standard_normal(mu.flatten(1), logvar.flatten(1)).float().cpu().numpy()
+        part = bundle.model.eval().score(x[:, None].to(bundle.device), None)
+        kl = part.kl.float().cpu().numpy()
+        pred = None if part.age_pred is None else part.age_pred.float().cpu().numpy()
         for j, i in enumerate(rest):
-            out[i] = {"rec": None, "kl": float(kl[j]), "age_pred": None, "residual": None}
+            age_pred = None if pred is None else float(pred[j])
+            out[i] = {"rec": None, "kl": float(kl[j]), "age_pred": age_pred, "residual": None}
     return out
 
 
@@ -201,7 +210,7 @@ def _assemble(
     if r["rec"] is None:
         unavailable["rec"] = NO_AGE_INPUT
     if not bundle.has_age_head:
-        unavailable["age"] = f"{bundle.model_config.kind} has no age head (L_age needs VAE-a_p)"
+        unavailable["age"] = NO_AGE_HEAD
     elif scan.age is None:
         unavailable["age"] = "no chronological age given (L_age = |a_p - a_c| needs it)"
     else:

@@ -22,7 +22,7 @@ def export_command(
         None,
         "--method",
         "-m",
-        help="Results folder: method to export (vae, vae-ac, vae-ap); default: the best "
+        help="Results folder: method to export (one of metrics.json); default: the best "
         "validation AUC of the combined score (the test split never chooses what ships).",
     ),
     which: str | None = typer.Option(

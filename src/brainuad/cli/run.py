@@ -14,10 +14,12 @@ def run(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
-    """Preprocess -> split -> train VAE, VAE-a_c, VAE-a_p -> score -> evaluate -> report.
+    """Preprocess -> split -> train -> score -> evaluate -> report.
 
-    Stages whose inputs and settings did not change are skipped, and a killed run resumes
-    where it stopped (training continues from its last checkpoint).
+    The config's ``methods`` are trained (any registered method, see `brainuad train --help`;
+    default: VAE, VAE-a_c and VAE-a_p). Stages whose inputs and settings did not change are
+    skipped, and a killed run resumes where it stopped (training continues from its last
+    checkpoint).
     """
     from brainuad.experiment.config import load_study_config
     from brainuad.experiment.runner import run_study

@@ -1,4 +1,5 @@
-"""``brainuad train``: train a VAE, VAE-a_c or VAE-a_p on the healthy training subjects."""
+"""``brainuad train``: train one method's VAE (:mod:`brainuad.methods`) on the healthy training
+subjects."""
 
 from __future__ import annotations
 
@@ -10,21 +11,28 @@ from pathlib import Path
 import typer
 
 from brainuad.errors import ConfigError
+from brainuad.methods import all_methods, export_preference, is_method, method_ids
 
 TRAIN_HELP = (
-    "Train VAE, VAE-a_c or VAE-a_p on the healthy training subjects of a preprocessed cache, "
+    "Train the VAE of one method (--model) on the healthy training subjects of a preprocessed "
+    "cache, "
     "with the validation loss of the healthy validation subjects after every epoch.\n\n"
     "Writes RUN_DIR/config.json, RUN_DIR/checkpoints/{best,last}.safetensors (weights; state in "
     "the .json beside them) and RUN_DIR/log.csv. A killed run continues with --resume.\n\n"
     "Several GPUs or nodes: launch the same command under torchrun, e.g. "
-    "`torchrun --nproc_per_node=4 -m brainuad train CACHE -m vae-ap -o RUN`."
+    f"`torchrun --nproc_per_node=4 -m brainuad train CACHE -m {export_preference()[0]} -o RUN`."
 )
 
 
-class ModelKind(str, Enum):
-    vae = "vae"
-    vae_ac = "vae-ac"
-    vae_ap = "vae-ap"
+def _model_help() -> str:
+    """The registered methods and their help lines (the ``--model`` help)."""
+    return "; ".join(f"{m.id}: {m.help}" for m in all_methods()) + "."
+
+
+def _check_model(value: str) -> str:
+    if not is_method(value):
+        raise typer.BadParameter(f"expected one of {', '.join(method_ids())}, found {value!r}")
+    return value
 
 
 class Preset(str, Enum):
@@ -41,12 +49,13 @@ class Device(str, Enum):
 
 def train_command(
     cache: Path = typer.Argument(..., help="Preprocessed cache folder (`brainuad preprocess`)."),
-    model: ModelKind = typer.Option(
+    model: str = typer.Option(
         ...,
         "--model",
         "-m",
-        help="vae: baseline; vae-ac: latent multiplied by the chronological age; "
-        "vae-ap: multi-task brain-age prediction (the paper's best).",
+        callback=_check_model,
+        metavar="|".join(method_ids()),
+        help=_model_help(),
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder to create (or to resume)."),
     preset_name: Preset | None = typer.Option(
@@ -113,7 +122,7 @@ def train_command(
     with lock:
         result = train(
             cache,
-            model.value,
+            model,
             out,
             config,
             splits=splits,

@@ -42,6 +42,7 @@ from brainuad.evaluation.bootstrap import Interval
 from brainuad.evaluation.metrics import METRICS
 from brainuad.evaluation.study import AgeError, StudyEvaluation
 from brainuad.io.atomic import atomic_path, write_json_atomic
+from brainuad.methods import baseline_method
 
 TABLE1_HEADER = (
     "Method",
@@ -194,10 +195,12 @@ def _signed_difference(c: dict, baseline: str) -> tuple[str, str, float, float, 
     return a, b, sign * d["value"], lo, hi
 
 
-def format_study_summary(doc: dict, baseline: str = "vae") -> str:
+def format_study_summary(doc: dict, baseline: str | None = None) -> str:
     """What ``brainuad run`` prints after Table 1, from a ``metrics.json`` document: the paired
     tests against ``baseline``, the brain age of each age-head method beside the reference
-    predictors and chronological age alone, and the study's warnings."""
+    predictors and chronological age alone, and the study's warnings. ``baseline`` defaults to
+    the registry's baseline method (:func:`brainuad.methods.baseline_method`)."""
+    baseline = baseline or baseline_method()
     lines = []
     pairs = [c for c in doc.get("comparisons", []) if baseline in (c["method_a"], c["method_b"])]
     if pairs:

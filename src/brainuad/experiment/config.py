@@ -6,7 +6,7 @@ Example (every key but ``cohort`` and ``output`` is optional)::
                                      # or a list read as one cohort: [ixi.csv, brats.csv]
     output: results                  # results folder; relative to this file
     preset: cpu                      # training preset: paper | cpu | tiny
-    methods: [vae, vae-ac, vae-ap]
+    methods: [vae, vae-ac, vae-ap]   # any registered (brainuad.methods); default: these three
     seed: 0
     epochs: null                     # override the preset's epoch count
     checkpoint: last                 # checkpoint scored and exported: last (paper) | best
@@ -32,8 +32,8 @@ import yaml
 
 from brainuad.errors import ConfigError
 from brainuad.io.manifest import Cohort, read_cohort
+from brainuad.methods import default_methods, is_method, method_ids
 
-METHODS = ("vae", "vae-ac", "vae-ap")
 PRESETS = ("paper", "cpu", "tiny")
 CHECKPOINTS = ("last", "best")
 DEVICES = ("auto", "cpu", "cuda")
@@ -49,7 +49,7 @@ class StudyConfig:
     cohort: Path | tuple[Path, ...]
     output: Path
     preset: str = "cpu"
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = field(default_factory=default_methods)
     seed: int = 0
     epochs: int | None = None
     checkpoint: str = "last"
@@ -170,12 +170,12 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
     preset = typed("preset", str, "cpu")
     if preset not in PRESETS:
         raise ConfigError(f"{src}: preset must be one of {', '.join(PRESETS)}, found {preset!r}")
-    methods = raw.get("methods", list(METHODS))
+    methods = raw.get("methods", list(default_methods()))
     if isinstance(methods, str):
         methods = [methods]
-    if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
+    if not isinstance(methods, list) or not methods or not all(map(is_method, methods)):
         raise ConfigError(
-            f"{src}: methods must be a list from {', '.join(METHODS)}, found {methods!r}"
+            f"{src}: methods must be a list from {', '.join(method_ids())}, found {methods!r}"
         )
     device = typed("device", str, "auto")
     if device not in DEVICES:

@@ -1,9 +1,10 @@
 """The whole study of the paper on one cohort, resumable stage by stage (``brainuad run``).
 
-preprocess (cached, incremental) -> age-stratified split -> train VAE, VAE-a_c, VAE-a_p ->
-score validation and test (the ``checkpoint`` of the config: ``last`` by default) -> the ridge
-brain-age reference -> grid-search the combined weights on validation and evaluate on test ->
-report -> model bundle of the method with the best validation AUC.
+preprocess (cached, incremental) -> age-stratified split -> train each method of the config
+(:mod:`brainuad.methods`) -> score validation and test (the ``checkpoint`` of the config:
+``last`` by default) -> the ridge brain-age reference -> grid-search the combined weights on
+validation and evaluate on test -> report -> model bundle of the method with the best
+validation AUC.
 
 Results folder::
 
@@ -254,7 +255,6 @@ def _score(
         model,
         cache,
         method=method,
-        needs_age=model.config.uses_age_input,
         indices=select_indices(cache, "eval"),
         device=config.device,
         progress=progress,
@@ -267,7 +267,6 @@ def _score(
         model,
         cache,
         picks,
-        needs_age=model.config.uses_age_input,
         lesions=None if lesions is None else np.asarray(lesions),
     )
     save_examples(examples_path, arrays)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from brainuad.errors import ConfigError
+from brainuad.methods import Method, get_method, is_method, method_ids
 
-MODEL_KINDS = ("vae", "vae-ac", "vae-ap")
 UPSAMPLING_MODES = ("transpose", "upsample")
 
 #: Spatial shape of the paper's volumes (1 mm isotropic brains downsampled 2.5x).
@@ -26,8 +26,9 @@ class ModelConfig:
     """Architecture of the 3D VAE (paper §2.2, Fig. 1; adapted from Baur et al. 2021).
 
     Attributes:
-        kind: ``"vae"`` (baseline), ``"vae-ac"`` (latent multiplied by the chronological age) or
-            ``"vae-ap"`` (extra age-regression head on the flattened encoder features).
+        kind: the id of a registered method (:mod:`brainuad.methods`); its capabilities
+            decide whether the latent is scaled by the chronological age and whether an
+            age-regression head sits on the flattened encoder features.
         input_shape: spatial shape (X, Y, Z) of the volumes; any size (odd sizes included).
         channels: output channels of the encoder's strided convolutions, one per level; the
             decoder mirrors them.
@@ -39,9 +40,10 @@ class ModelConfig:
             ``"upsample"`` (nearest-neighbour resize to the exact target shape, then a stride-1
             convolution: no checkerboard artefacts, about 8x the decoder FLOPs).
         negative_slope: slope of the LeakyReLU activations.
-        age_scale: years per unit of the VAE-a_c age input: the latent becomes
-            ``z * years / age_scale`` (default 100, so ages of 20-90 years become 0.2-0.9 and
-            ``z * a_c`` keeps the scale of ``z``). Ages in the public API are always in years.
+        age_scale: years per unit of the age input (methods that scale the latent by it): the
+            latent becomes ``z * years / age_scale`` (default 100, so ages of 20-90 years become
+            0.2-0.9 and ``z * a_c`` keeps the scale of ``z``). Ages in the public API are always
+            in years.
         age_hidden: hidden units of the age head; 0 (default) means a single linear regression
             layer, as in the paper.
         age_mean, age_sd: the age head predicts ``a_p = age_mean + age_sd * head(features)``
@@ -83,8 +85,8 @@ class ModelConfig:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first invalid field."""
-        if self.kind not in MODEL_KINDS:
-            raise ConfigError(f"model kind: expected one of {MODEL_KINDS}, found {self.kind!r}")
+        if not is_method(self.kind):
+            raise ConfigError(f"model kind: expected one of {method_ids()}, found {self.kind!r}")
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
             raise ConfigError(f"input_shape: expected 3 positive sizes, found {self.input_shape}")
         if not self.channels or min(self.channels) < 1:
@@ -111,19 +113,24 @@ class ModelConfig:
             raise ConfigError(f"age_dropout: expected 0 <= p < 1, found {self.age_dropout}")
 
     @property
+    def method(self) -> Method:
+        """The registered method this model implements."""
+        return get_method(self.kind)
+
+    @property
     def uses_age_input(self) -> bool:
-        """True when the forward pass needs the chronological age (VAE-a_c)."""
-        return self.kind == "vae-ac"
+        """True when the forward pass needs the chronological age (the latent is scaled by it)."""
+        return self.method.uses_age_input
 
     @property
     def has_age_head(self) -> bool:
-        """True when the model predicts the brain age (VAE-a_p)."""
-        return self.kind == "vae-ap"
+        """True when the model predicts the brain age."""
+        return self.method.has_age_head
 
     @property
     def needs_age(self) -> bool:
-        """True when training needs every subject's age (VAE-a_c and VAE-a_p)."""
-        return self.kind != "vae"
+        """True when training needs every subject's age (age input or age head)."""
+        return self.method.needs_age
 
     def level_shapes(self) -> list[tuple[int, int, int]]:
         """Spatial shapes from the input (level 0) to the deepest encoder level.

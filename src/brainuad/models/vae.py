@@ -1,4 +1,4 @@
-"""The 3D VAE of the paper and its two age-aware variants (paper §2.2, Fig. 1).
+"""The 3D VAE of the paper and its age-aware variants (paper §2.2, Fig. 1).
 
 Encoder: ``len(channels)`` stride-2 convolutions (kernel ``kernel_size``, BatchNorm, LeakyReLU),
 a 1x1x1 convolution down to ``bottleneck_channels``, flattening, and two dense layers giving
@@ -7,13 +7,18 @@ convolution back to the deepest width, then stride-2 transposed convolutions (or
 convolution) that retrace the encoder's shapes exactly, ending in a linear output layer (no
 normalisation, no activation) with one channel.
 
-* ``vae``: the baseline.
-* ``vae-ac``: the latent is multiplied element-wise by the scaled chronological age,
+The method (``config.kind``, see :mod:`brainuad.methods`) switches two capabilities:
+
+* age input (VAE-a_c): the latent is multiplied element-wise by the scaled chronological age,
   ``z~ = z * a_c`` with ``a_c = age_years / age_scale`` (default ``age_scale`` 100).
-* ``vae-ap``: an age-regression layer on the flattened encoder features (before the latent
-  space) predicts the brain age ``a_p = age_mean + age_sd * head(features)`` in years, where
-  ``age_mean``/``age_sd`` are the healthy training ages' statistics stored in the config and
-  the head's output layer starts at zero (an untrained head predicts the mean age).
+* age head (VAE-a_p): an age-regression layer on the flattened encoder features (before the
+  latent space) predicts the brain age ``a_p = age_mean + age_sd * head(features)`` in years,
+  where ``age_mean``/``age_sd`` are the healthy training ages' statistics stored in the config
+  and the head's output layer starts at zero (an untrained head predicts the mean age).
+
+The model answers for itself what is scored: :meth:`VAE.score` gives the reconstruction, the
+KL divergence of the posterior (:func:`kl_to_standard_normal`) and the predicted age, and
+without the chronological age still gives what does not need it.
 
 Sampling: in training mode ``z = mu + exp(logvar / 2) * eps`` with ``eps`` drawn from the
 ``generator`` passed to :meth:`VAE.forward` (required, so no global RNG state is used); in
@@ -48,7 +53,7 @@ class VAEOutput:
         recon: reconstruction, same shape as the input (B, 1, X, Y, Z).
         mu: posterior means (B, n_z).
         logvar: posterior log-variances (B, n_z).
-        age_pred: predicted brain age in years (B,) for ``vae-ap``, else ``None``.
+        age_pred: predicted brain age in years (B,) with an age head, else ``None``.
     """
 
     recon: torch.Tensor
@@ -57,8 +62,32 @@ class VAEOutput:
     age_pred: torch.Tensor | None = None
 
 
+@dataclass(frozen=True)
+class VolumeScores:
+    """What :meth:`VAE.score` returns for a batch of B volumes.
+
+    Attributes:
+        recon: reconstruction (B, 1, X, Y, Z), or ``None`` when the model needs the
+            chronological age to decode and none was given.
+        kl: KL divergence of the posterior from N(0, I), summed over the latent (B,).
+        age_pred: predicted brain age in years (B,) with an age head, else ``None``.
+    """
+
+    recon: torch.Tensor | None
+    kl: torch.Tensor
+    age_pred: torch.Tensor | None
+
+
+def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions.
+
+    The anomaly score L_KL (the training loss uses :func:`brainuad.models.kl_divergence`).
+    """
+    return 0.5 * torch.sum(mu.pow(2) + logvar.exp() - logvar - 1.0, dim=1)
+
+
 class VAE(nn.Module):
-    """3D VAE, VAE-a_c or VAE-a_p according to ``config.kind``; see the module docstring.
+    """3D VAE with the capabilities of the method ``config.kind``; see the module docstring.
 
     ``impl`` selects the convolution implementation of the first and last layers (``"auto"``,
     ``"native"``, ``"phase"``; see :mod:`brainuad.models.layers`); it does not change the maths
@@ -134,8 +163,18 @@ class VAE(nn.Module):
         )
         return self.decoder(self.expand(h.contiguous(memory_format=memory_format)))
 
+    @property
+    def uses_age_input(self) -> bool:
+        """True when decoding needs the chronological age (the latent is scaled by it)."""
+        return self.config.uses_age_input
+
+    @property
+    def has_age_head(self) -> bool:
+        """True when the model predicts the brain age."""
+        return self.age_head is not None
+
     def scale_age(self, age: torch.Tensor) -> torch.Tensor:
-        """Years -> the VAE-a_c input unit (``age / age_scale``), shape (B,)."""
+        """Years -> the age-input unit (``age / age_scale``), shape (B,)."""
         return age.reshape(-1) / self.config.age_scale
 
     def predict_age(
@@ -149,7 +188,7 @@ class VAE(nn.Module):
         Raises ``ValueError`` without an age head.
         """
         if self.age_head is None:
-            raise ValueError(f"{self.config.kind} has no age head")
+            raise ValueError(f"{self.config.kind}: this model has no age head")
         cfg = self.config
         if self.training and cfg.age_dropout > 0 and generator is not None:
             keep = 1.0 - cfg.age_dropout
@@ -175,7 +214,8 @@ class VAE(nn.Module):
 
         Args:
             x: volumes (B, 1, X, Y, Z).
-            age: chronological ages in years (B,); required by ``vae-ac``, ignored otherwise.
+            age: chronological ages in years (B,); required when the model uses the age
+                input (:attr:`uses_age_input`), ignored otherwise.
             generator: source of the reparameterisation noise; required when sampling.
             sample: draw ``z`` from the posterior (default: in training mode only); ``False``
                 uses ``z = mu`` whatever the mode.
@@ -191,12 +231,32 @@ class VAE(nn.Module):
             z = mu
         if self.config.uses_age_input:
             if age is None:
-                raise ValueError("vae-ac needs the chronological age of every input volume")
+                raise ValueError(
+                    f"{self.config.kind} needs the chronological age of every input volume"
+                )
             z = z * self.scale_age(age).to(z.dtype).unsqueeze(1)
         age_pred = None
         if self.age_head is not None:  # dropout on the head only when z is sampled (training)
             age_pred = self.predict_age(feats, generator if draw else None)
         return VAEOutput(self.decode(z), mu, logvar, age_pred)
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor, age: torch.Tensor | None = None) -> VolumeScores:
+        """The scored quantities of volumes ``x`` (B, 1, X, Y, Z), with ``z = mu``.
+
+        ``age`` (years, (B,)) is used only by a model that scales its latent by it; without it
+        such a model gives no reconstruction, but still the KL divergence and, with an age
+        head, the predicted age (both come from the encoder alone). Call in eval mode.
+        """
+        if self.uses_age_input and age is None:
+            mu, logvar, feats = self.encode(x)
+            age_pred = self.predict_age(feats) if self.age_head is not None else None
+            return VolumeScores(
+                None, kl_to_standard_normal(mu.flatten(1), logvar.flatten(1)), age_pred
+            )
+        out = self(x, age=age if self.uses_age_input else None)
+        kl = kl_to_standard_normal(out.mu.flatten(1), out.logvar.flatten(1))
+        return VolumeScores(out.recon, kl, out.age_pred)
 
 
 def build_model(config: ModelConfig, *, seed: int = 0, impl: str = "auto") -> VAE:

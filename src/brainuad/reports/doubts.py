@@ -15,10 +15,11 @@ from typing import Any
 
 import pandas as pd
 
+from brainuad.methods import baseline_method
 from brainuad.reports.html import esc, method_html
 from brainuad.reports.tables import ReportTable, mae_text, method_label, p_text, pct_ci
 
-BASELINE = "vae"
+BASELINE = baseline_method()
 WARNING_TITLES = {
     "val_test_disagreement": "Validation and test disagree",
     "small_validation": "Small validation split",
@@ -52,7 +53,8 @@ def paired_caption(metrics: dict[str, Any], plain: bool = False) -> str:
     if not parts:
         return ""
     conf = 100 * float(metrics["settings"].get("confidence", 0.95))
-    return f"Paired tests of the combined score against the VAE ({conf:g}% CI): " + "; ".join(parts)
+    head = f"Paired tests of the combined score against {method_label(BASELINE)} ({conf:g}% CI): "
+    return head + "; ".join(parts)
 
 
 def warnings_html(metrics: dict[str, Any]) -> str:

@@ -167,7 +167,9 @@ def write_group_report(
             "brain-age",
             "Brain-age gap vs age",
             "" if gap is None else figure_html(_png(gap), "brain-age gap against age"),
-            () if gap is not None else ("No predicted brain age with a known age (VAE-a_p only).",),
+            ()
+            if gap is not None
+            else ("No predicted brain age with a known age (age-head models only).",),
         )
     )
     bad = table[table["status"] != "ok"]

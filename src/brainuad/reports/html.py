@@ -9,6 +9,7 @@ import base64
 import html
 from dataclasses import dataclass, field
 
+from brainuad.methods import label_html
 from brainuad.reports.tables import ReportTable, method_label
 
 CSS = """
@@ -71,11 +72,8 @@ def esc(text: object) -> str:
 
 
 def method_html(method: str) -> str:
-    """A method's name with subscripts (``vae-ap`` -> ``VAE-a<sub>p</sub>``)."""
-    label = method_label(method)
-    if label.startswith("VAE-a_") and len(label) == 7:
-        return f"VAE-a<sub>{esc(label[-1])}</sub>"
-    return esc(label)
+    """A method's registry label with its subscript (``_x`` -> ``<sub>x</sub>``), escaped."""
+    return label_html(esc(method_label(method)))
 
 
 def img_tag(png: bytes, alt: str) -> str:

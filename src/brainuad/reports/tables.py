@@ -1,13 +1,13 @@
 """The report's tables, built from ``metrics.json`` (never recomputed) and ``splits.csv``.
 
 Each table is a :class:`ReportTable`: a display frame of strings whose first column holds method
-ids where it names methods (shown as ``VAE-a_p`` in Markdown and ``VAE-a<sub>p</sub>`` in HTML),
+ids where it names methods (shown by their registry label, :mod:`brainuad.methods`: plain text
+with ``_`` in Markdown, a subscript in HTML),
 and an optional numeric frame written as CSV instead of the display strings.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,25 +17,20 @@ import pandas as pd
 
 from brainuad.evaluation.report import TABLE1_HEADER
 from brainuad.io.atomic import atomic_path, write_text_atomic
+from brainuad.methods import label_tex
+from brainuad.methods import method_label as method_label  # re-exported for the report
 
 SCORE_ORDER = ("rec", "kl", "age", "combined")
 METRIC_ORDER = ("auc", "auprc", "spec100")
 METRIC_HEADER = {"auc": "AUC (%)", "auprc": "AUPRC (%)", "spec100": "Specificity(100%) (%)"}
-_METHOD_LABELS = {"vae": ("VAE", "vae"), "vae-ac": ("VAE-a_c", "ac"), "vae-ap": ("VAE-a_p", "ap")}
 SCORE_LABELS = {"rec": "L_rec", "kl": "L_KL", "age": "L_age", "combined": "combined"}
 
 
-def method_label(method: str) -> str:
-    """Plain-text name of a method as in the paper (``vae-ap`` -> ``VAE-a_p``)."""
-    return _METHOD_LABELS.get(method, (method, ""))[0]
-
-
 def method_tex(method: str) -> str:
-    """Matplotlib mathtext name of a method (``vae-ap`` or ``VAE-a_p`` -> ``VAE-$a_p$``)."""
+    """Matplotlib mathtext name of a method id or label (its subscript in math mode)."""
     label = method_label(method)
-    if re.fullmatch(r"VAE-a_[a-z]", label):
-        return f"VAE-$a_{label[-1]}$"
-    return label.replace("$", r"\$")
+    tex = label_tex(label)
+    return tex if tex != label else label.replace("$", r"\$")
 
 
 def pct_ci(iv: dict[str, float]) -> str:

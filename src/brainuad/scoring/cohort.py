@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm.auto import tqdm
 
 from brainuad.errors import CacheError
 from brainuad.io.cache import Cache
 from brainuad.io.nifti import save_volume
+from brainuad.models import VAE
 from brainuad.scoring.residuals import anomaly_map, score_batch
 
 SCORE_COLUMNS = (
@@ -74,23 +74,20 @@ def score_run(
     from brainuad.training import load_checkpoint
 
     model, state = load_checkpoint(run_dir, which, expected_shape=cache.shape)
-    kind = str(state.get("kind", "vae"))
     return score_cache(
         model,
         cache,
-        method=method or kind,
-        needs_age=model.config.uses_age_input,
+        method=method or str(state.get("kind", model.config.kind)),
         indices=select_indices(cache, split),
         **kwargs,  # type: ignore[arg-type]
     )
 
 
 def score_cache(
-    model: nn.Module,
+    model: VAE,
     cache: Cache,
     *,
     method: str,
-    needs_age: bool,
     indices: Sequence[int] | None = None,
     batch_size: int = 8,
     device: str = "auto",
@@ -100,16 +97,18 @@ def score_cache(
 ) -> pd.DataFrame:
     """Score the subjects at ``indices`` (default: all) of ``cache``; see module docstring.
 
-    ``needs_age`` is True for VAE-a_c, whose latent is scaled by the chronological age; a subject
-    without an age then raises :class:`~brainuad.errors.CacheError`. ``maps_dir`` saves each
-    subject's smoothed residual map as ``<subject_id>.nii.gz`` in model space.
+    A model that scales its latent by the chronological age (``model.uses_age_input``) needs
+    every subject's age: a subject without one raises :class:`~brainuad.errors.CacheError`.
+    ``maps_dir`` saves each subject's smoothed residual map as ``<subject_id>.nii.gz`` in model
+    space.
     """
     dev = resolve_device(device)
     model = model.to(dev).eval()
     idx = np.arange(len(cache)) if indices is None else np.asarray(indices, dtype=int)
     subjects = cache.subjects
     ages_all = pd.to_numeric(subjects["age"], errors="coerce").to_numpy(dtype=float)
-    if needs_age and np.isnan(ages_all[idx]).any():
+    uses_age_input = bool(model.uses_age_input)
+    if uses_age_input and np.isnan(ages_all[idx]).any():
         bad = subjects["subject_id"].iloc[idx[np.isnan(ages_all[idx])][0]]
         raise CacheError(
             f"{cache.root}: {method} needs the age of every subject; missing for {bad}"
@@ -124,7 +123,7 @@ def score_cache(
             model,
             cache.volumes[chunk],
             cache.masks[chunk],
-            ages if needs_age else None,
+            ages if uses_age_input else None,
             device=dev,
             keep_residuals=maps_dir is not None,
         )

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from brainuad.io.atomic import atomic_path
 from brainuad.io.cache import Cache
+from brainuad.models import VAE
 
 PLANES = ("axial", "coronal", "sagittal")
 
@@ -49,15 +49,15 @@ def _slices(vol: np.ndarray, centre: tuple[int, int, int]) -> dict[str, np.ndarr
 
 @torch.no_grad()
 def example_slices(
-    model: nn.Module,
+    model: VAE,
     cache: Cache,
     indices: Sequence[int],
     *,
-    needs_age: bool,
     lesions: np.ndarray | None = None,
     device: str | torch.device = "cpu",
 ) -> dict[str, np.ndarray]:
-    """Compute the example arrays (see module docstring) for the subjects at ``indices``."""
+    """Compute the example arrays (see module docstring) for the subjects at ``indices``; the
+    chronological age is passed to a model that scales its latent by it."""
     model = model.to(device).eval()
     out: dict[str, list[np.ndarray]] = {
         f"{kind}_{plane}": [] for kind in ("input", "recon", "residual", "mask") for plane in PLANES
@@ -65,8 +65,9 @@ def example_slices(
     ages = np.asarray(cache.subjects["age"], dtype=float)
     for i in indices:
         x = torch.from_numpy(np.array(cache.volumes[i], np.float32))[None, None].to(device)
-        age = torch.tensor([ages[i]], dtype=torch.float32, device=device) if needs_age else None
-        recon = model(x, age=age).recon[0, 0].float().cpu().numpy()
+        uses_age = model.uses_age_input
+        age = torch.tensor([ages[i]], dtype=torch.float32, device=device) if uses_age else None
+        recon = model.score(x, age).recon[0, 0].float().cpu().numpy()  # type: ignore[index]
         vol = np.asarray(cache.volumes[i], np.float32)
         mask = np.asarray(cache.masks[i], np.float32)
         focus = mask

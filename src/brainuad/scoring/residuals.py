@@ -1,7 +1,8 @@
 """Per-subject anomaly scores from one forward pass of a trained VAE (paper §2.2, eq. 3).
 
 For a volume ``x`` with brain mask ``m``, the model (in eval mode, so ``z = mu``) returns the
-reconstruction ``x~``, the posterior ``mu, logvar`` and, for VAE-a_p, a predicted age ``a_p``:
+reconstruction ``x~``, the posterior ``mu, logvar`` and, with an age head, a predicted age ``a_p``
+(all from :meth:`brainuad.models.VAE.score`: the model answers for itself):
 
 - ``rec`` = L_rec = sum over brain voxels of ``|x - x~|``: the reduction of the training loss
   (eq. 1) and the scale the paper's combined-score grid (alpha in {0, 0.001, ..., 2}, beta = 1)
@@ -10,7 +11,7 @@ reconstruction ``x~``, the posterior ``mu, logvar`` and, for VAE-a_p, a predicte
   is kept for reading;
 - ``kl`` = L_KL = ``0.5 * sum_i (mu_i^2 + exp(logvar_i) - logvar_i - 1)``, the KL divergence of
   ``q(z|x)`` from ``N(0, I)`` summed over latent dimensions;
-- ``age_pred`` = ``a_p`` in years and ``age_abs_error`` = L_age = ``|a_p - a_c|`` (VAE-a_p only).
+- ``age_pred`` = ``a_p`` in years and ``age_abs_error`` = L_age = ``|a_p - a_c|`` (age head only).
 
 Higher is more anomalous for every score. The voxel-wise map is ``|x - x~|`` inside the mask,
 optionally smoothed with a Gaussian.
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.ndimage import gaussian_filter
-from torch import nn
+
+from brainuad.models import VAE
+from brainuad.models import kl_to_standard_normal as kl_to_standard_normal  # re-exported
 
 
 @dataclass(frozen=True)
@@ -37,14 +40,9 @@ class BatchScores:
     residual: np.ndarray | None  # (B, X, Y, Z) |x - x~| * mask, when requested
 
 
-def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, exp(logvar)) || N(0, I)) per sample, summed over latent dimensions."""
-    return 0.5 * torch.sum(mu.pow(2) + logvar.exp() - logvar - 1.0, dim=1)
-
-
 @torch.no_grad()
 def score_batch(
-    model: nn.Module,
+    model: VAE,
     volumes: np.ndarray,
     masks: np.ndarray,
     ages: np.ndarray | None,
@@ -52,17 +50,23 @@ def score_batch(
     device: torch.device | str = "cpu",
     keep_residuals: bool = False,
 ) -> BatchScores:
-    """Score a batch: ``volumes``/``masks`` are (B, X, Y, Z); ``ages`` (B,) years or None."""
+    """Score a batch: ``volumes``/``masks`` are (B, X, Y, Z); ``ages`` (B,) years or None.
+
+    The ages are used only by a model that scales its latent by them (``ValueError`` when
+    such a model gets none).
+    """
     model.eval()
     dev = torch.device(device)
     x = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32)).to(dev)[:, None]
     m = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32)).to(dev)[:, None]
     age_t = None if ages is None else torch.as_tensor(np.asarray(ages, np.float32), device=dev)
-    out = model(x, age=age_t)
+    out = model.score(x, age_t)
+    if out.recon is None:
+        raise ValueError(f"{model.config.kind} needs the chronological age of every volume")
     residual = (x - out.recon).abs() * m
     n_brain = m.sum(dim=(1, 2, 3, 4)).clamp_min(1.0)
     rec = residual.sum(dim=(1, 2, 3, 4))
-    kl = kl_to_standard_normal(out.mu.flatten(1), out.logvar.flatten(1))
+    kl = out.kl
     age_pred = None if out.age_pred is None else out.age_pred.reshape(-1).float().cpu().numpy()
     return BatchScores(
         rec=rec.float().cpu().numpy(),

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from brainuad.errors import ConfigError
+from brainuad.methods import baseline_method
 from brainuad.models.config import ModelConfig
 from brainuad.models.losses import DEFAULT_REDUCTION, REDUCTIONS
 
@@ -125,7 +126,7 @@ class TrainConfig:
                 f"{self.checkpoint_every} and {self.bn_recalibration}"
             )
         # validate the architecture fields early (any kind and shape will do)
-        self.model_config("vae", (8, 8, 8))
+        self.model_config(baseline_method(), (8, 8, 8))
 
     def model_config(
         self,

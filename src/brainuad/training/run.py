@@ -27,7 +27,8 @@ from brainuad import __version__
 from brainuad.errors import CacheError, CheckpointError, ConfigError
 from brainuad.io.atomic import write_json_atomic, write_text_atomic
 from brainuad.io.cache import Cache, open_cache
-from brainuad.models import MODEL_KINDS, ModelConfig
+from brainuad.methods import is_method, method_ids
+from brainuad.models import ModelConfig
 from brainuad.splits import read_splits
 from brainuad.training.checkpoint import checkpoint_path, read_checkpoint
 from brainuad.training.config import TrainConfig, differing_fields
@@ -113,8 +114,8 @@ def plan_run(
     resume: bool = False,
 ) -> RunPlan:
     """Check the request against the cache and the run folder; raise clear errors early."""
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"model: expected one of {MODEL_KINDS}, found {kind!r}")
+    if not is_method(kind):
+        raise ConfigError(f"model: expected one of {method_ids()}, found {kind!r}")
     run_dir = Path(out_dir)
     record_path = run_dir / "config.json"
     record = None
