@@ -2,7 +2,9 @@
 
 Every error caused by a user's input derives from :class:`BrainUADError`. Its message is one line
 that says what was expected, what was found and which file was involved; the CLI prints it to
-stderr and exits with status 2 instead of showing a traceback.
+stderr and exits with status 2 instead of showing a traceback. An :class:`EnvironmentProblem`
+(the system refused a read or write, a folder held by another process) exits with status 3; the
+exit statuses are listed in ``docs/cli-contract.md``.
 """
 
 from __future__ import annotations
@@ -46,5 +48,25 @@ class CheckpointError(BrainUADError, ValueError):
     """A checkpoint or model bundle is missing, tampered with or incompatible."""
 
 
-class BusyError(BrainUADError):
+class EnvironmentProblem(BrainUADError):
+    """The machine, not the input, stopped the command: a full disk, a read-only or missing
+    output folder, a path that is a file where a folder is needed, not enough memory, or a folder
+    held by another process. The CLI exits with status 3."""
+
+
+class BusyError(EnvironmentProblem):
     """A folder is locked by another running brainuad process (see :mod:`brainuad.io.lock`)."""
+
+
+def describe_os_error(exc: OSError, path: str | Path | None = None) -> str:
+    """``"<path>: <reason>"`` of an OSError on one line, e.g. ``out/m.json: no space left on
+    device``; ``path`` replaces the error's own file name (a temporary one, or none)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    reason = reason[:1].lower() + reason[1:]
+    name = path if path is not None else exc.filename
+    if name is None:
+        return reason
+    text = f"{name}: {reason}"
+    if path is None and exc.filename2 is not None:
+        text += f" (-> {exc.filename2})"
+    return text

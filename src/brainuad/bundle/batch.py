@@ -4,12 +4,14 @@ Scans are processed in batches of ``batch_size``: each scan of a batch is prepro
 ``jobs`` worker processes when ``jobs > 1``), the batch goes through the model once, and each
 scan's files are written (:mod:`brainuad.bundle.outputs`); ``predictions.csv`` is updated after
 every batch, so a long run that is stopped keeps every finished scan. A scan that fails (bad
-file, preprocessing failure) is listed in ``errors.csv`` and the others go on; with
+file, preprocessing failure, a scan the model fails on) is listed in ``errors.csv`` with its
+reason and the others go on (a failing batch is retried scan by scan to find it); with
 ``stop_on_error`` (a single scan) the error is raised instead and nothing is written.
 """
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import sys
@@ -34,7 +36,7 @@ from brainuad.bundle.outputs import (
     write_scan,
 )
 from brainuad.bundle.predict import ScanInput, ScanPrediction, predict_preprocessed, preprocess_scan
-from brainuad.errors import BrainUADError, ConfigError
+from brainuad.errors import BrainUADError, ConfigError, EnvironmentProblem
 from brainuad.preprocessing import PreprocessConfig
 
 Log = Callable[[str], None]
@@ -69,8 +71,8 @@ def _preprocess_job(config: PreprocessConfig, scan: ScanInput) -> tuple[str, Any
     """Worker: ``("ok", PreprocessedSubject)`` or ``("error", one-line message)``."""
     try:
         return "ok", preprocess_scan(config, scan)
-    except (BrainUADError, OSError) as exc:
-        return "error", str(exc).splitlines()[0]
+    except Exception as exc:  # reported per scan; the batch goes on
+        return "error", _reason(exc)
 
 
 def _init_worker() -> None:
@@ -124,12 +126,12 @@ def predict_to_folder(
             batch = list(scans[first : first + batch_size])
             ready, preps = _preprocess_batch(bundle, batch, pool, stop_on_error, failures)
             batch_rows = []
-            for pred in predict_preprocessed(bundle, ready, preps) if ready else []:
+            for pred in _predict_batch(bundle, ready, preps, stop_on_error, failures):
                 try:
                     files = (writer or write_scan)(out, pred, bundle)
-                except OSError as exc:
-                    if stop_on_error:
-                        raise
+                except (OSError, EOFError, ValueError) as exc:
+                    if stop_on_error or isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                        raise  # a full disk fails every scan: stop with exit status 3
                     failures.append((pred.subject_id, str(pred.image), f"writing failed: {exc}"))
                     continue
                 batch_rows.append(csv_row(pred, files))
@@ -156,6 +158,43 @@ def predict_to_folder(
     )
 
 
+def _reason(exc: BaseException) -> str:
+    """One line for ``errors.csv``: the message of a brainuad error, else type and message."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(exc, BrainUADError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _predict_batch(
+    bundle: Bundle,
+    ready: list[ScanInput],
+    preps: list[Any],
+    stop_on_error: bool,
+    failures: list[tuple[str, str, str]],
+) -> list[ScanPrediction]:
+    """The batch through the model; when that fails, each scan alone, so that one bad scan
+    (e.g. a non-finite output) is listed in ``failures`` and the others are still assessed."""
+    if not ready:
+        return []
+    try:
+        return predict_preprocessed(bundle, ready, preps)
+    except (BrainUADError, ValueError, RuntimeError, FloatingPointError) as exc:
+        if stop_on_error or isinstance(exc, EnvironmentProblem):
+            raise
+        if len(ready) == 1:
+            failures.append((ready[0].subject_id, str(ready[0].image), _reason(exc)))
+            return []
+    results: list[ScanPrediction] = []
+    for scan, prep in zip(ready, preps, strict=True):
+        try:
+            results.extend(predict_preprocessed(bundle, [scan], [prep]))
+        except (BrainUADError, ValueError, RuntimeError, FloatingPointError) as exc:
+            failures.append((scan.subject_id, str(scan.image), _reason(exc)))
+    return results
+
+
 def _preprocess_batch(
     bundle: Bundle,
     batch: list[ScanInput],
@@ -169,10 +208,10 @@ def _preprocess_batch(
             try:
                 preps.append(preprocess_scan(bundle.preprocess, scan))
                 ready.append(scan)
-            except (BrainUADError, OSError) as exc:
-                if stop_on_error:
+            except Exception as exc:  # one bad scan never sinks the batch (module docstring)
+                if stop_on_error or isinstance(exc, EnvironmentProblem):
                     raise
-                failures.append((scan.subject_id, str(scan.image), str(exc).splitlines()[0]))
+                failures.append((scan.subject_id, str(scan.image), _reason(exc)))
         return ready, preps
     futures = [pool.submit(_preprocess_job, bundle.preprocess, scan) for scan in batch]
     for scan, fut in zip(batch, futures, strict=True):

@@ -121,7 +121,7 @@ def preprocess_scan(config: PreprocessConfig, scan: ScanInput) -> PreprocessedSu
         return preprocess_subject(scan.image, mask_path=mask, config=config)
     except BrainUADError:
         raise
-    except (RuntimeError, ValueError, MemoryError) as exc:
+    except (RuntimeError, ValueError, MemoryError, EOFError) as exc:
         text = str(exc).strip().splitlines()
         raise InputFileError(
             scan.image, f"preprocessing failed: {text[0] if text else type(exc).__name__}"

@@ -44,13 +44,24 @@ def export_command(
     From a training run folder, the validation subjects of the cache are scored to choose the
     combined weights (paper grid search) and the operating points.
     """
+    from brainuad.io.lock import file_lock
+
+    if which is not None and which not in ("last", "best"):
+        raise ConfigError(f"--which: expected last or best, found {which!r}")
+    # the bundle folder is replaced as a whole: its lock file lies beside it
+    with file_lock(out, "brainuad export"):
+        path = _export(source, out, method, which, cache, splits, device)
+    _print_bundle(path)
+
+
+def _export(  # type: ignore[no-untyped-def]
+    source, out, method, which, cache, splits, device
+) -> Path:
     import json
 
     from brainuad.bundle import choose_best_method, export_bundle
     from brainuad.bundle.export_run import export_run, is_run_dir
 
-    if which is not None and which not in ("last", "best"):
-        raise ConfigError(f"--which: expected last or best, found {which!r}")
     if is_run_dir(source):
         if method is not None:
             raise ConfigError("--method applies to a results folder; a run holds one model")
@@ -72,6 +83,12 @@ def export_command(
                 )
             method = choose_best_method(json.loads(metrics_path.read_text(encoding="utf-8")))
         path = export_bundle(source, method, out, which)
+    return path
+
+
+def _print_bundle(path: Path) -> None:
+    import json
+
     record = json.loads((path / "bundle.json").read_text(encoding="utf-8"))
     w = record["combined_weights"]
     typer.echo(f"exported {record['method']} -> {path}")
@@ -139,17 +156,20 @@ def predict_command(
         items = [ScanInput(subject_id or scan_id(scans), scans, validate_age(age), mask)]
     else:
         items = scans_from_cohort(scans)
-    report = predict_to_folder(
-        bundle,
-        items,
-        out,
-        batch_size=batch_size,
-        jobs=jobs,
-        progress=progress,
-        stop_on_error=single,
-        errors_file=not single,
-        on_result=lambda pred, files: typer.echo(_summary(pred, files["json"])),
-    )
+    from brainuad.io.lock import folder_lock
+
+    with folder_lock(out, "brainuad predict"):
+        report = predict_to_folder(
+            bundle,
+            items,
+            out,
+            batch_size=batch_size,
+            jobs=jobs,
+            progress=progress,
+            stop_on_error=single,
+            errors_file=not single,
+            on_result=lambda pred, files: typer.echo(_summary(pred, files["json"])),
+        )
     typer.echo(
         f"{report.n_ok}/{len(items)} scan(s) assessed in {report.seconds:.1f} s -> "
         f"{report.predictions_csv}"

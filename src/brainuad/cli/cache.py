@@ -21,7 +21,8 @@ _MERGE_HELP = "\n\n".join(
         "seconds each subject took) and removes the parts. Safe to re-run after a kill (same "
         "bytes); a second merge of the same folder at the same time is refused.",
         "Exit status: 0 merged (or nothing to merge), 1 with --strict if a subject failed in a "
-        "shard, 2 for a missing, doubled or mismatched part or a folder in use.",
+        "shard, 2 for a missing, doubled or mismatched part, 3 for a folder in use or a write "
+        "the system refused.",
     ]
 )
 

@@ -56,9 +56,11 @@ def ixi(
 ) -> None:
     """Write the IXI manifest and its exclusions report."""
     from brainuad.cohorts import build_ixi, write_build
+    from brainuad.io.lock import file_lock
 
     build = build_ixi(t1_dir, demographics)
-    manifest, report = write_build(build, out)
+    with file_lock(out, "brainuad cohort ixi"):
+        manifest, report = write_build(build, out)
     typer.echo(build.summary(manifest, report))
 
 
@@ -79,9 +81,11 @@ def brats(
 ) -> None:
     """Write the BraTS manifest and its exclusions report."""
     from brainuad.cohorts import build_brats, write_build
+    from brainuad.io.lock import file_lock
 
     build = build_brats(brats_dir, ages)
-    manifest, report = write_build(build, out)
+    with file_lock(out, "brainuad cohort brats"):
+        manifest, report = write_build(build, out)
     typer.echo(build.summary(manifest, report))
 
 

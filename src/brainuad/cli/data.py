@@ -51,8 +51,11 @@ def split(
         anomalous=parse_sizes(anomalous, 2, "--anomalous"),  # type: ignore[arg-type]
         seed=seed,
     )
+    from brainuad.io.lock import file_lock
+
     splits = assign_splits(c, spec)
-    write_splits(out, c, splits)
+    with file_lock(out, "brainuad split"):
+        write_splits(out, c, splits)
     for name in ("train", "val", "test"):
         members = [s for s in c if splits[s.subject_id] == name]
         n_anom = sum(s.label for s in members)

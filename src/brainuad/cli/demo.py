@@ -70,8 +70,11 @@ def demo(
         seed=seed,
         jobs=jobs,
     )
+    from brainuad.io.lock import folder_lock
+
     start = time.perf_counter()
-    result = run_demo(out, cfg, progress=not quiet, log=lambda m: typer.echo(m, err=True))
+    with folder_lock(out, "brainuad demo", clean="tree"):
+        result = run_demo(out, cfg, progress=not quiet, log=lambda m: typer.echo(m, err=True))
     print_result(result, time.perf_counter() - start)
 
 

@@ -107,32 +107,37 @@ def evaluate(
     csv_path_for(out)
     alphas = parse_grid(alpha_grid, "--alpha-grid")
     gammas = parse_grid(gamma_grid, "--gamma-grid")
-    tables, sources = _load(scores)
-    records = read_localisation(localisation)  # checked before anything is written
-    start = time.perf_counter()
-    typer.echo(f"evaluating {len(tables)} method(s) with {n_resamples} BCa resamples...", err=True)
-    study = evaluate_methods(
-        tables,
-        sources=sources,
-        n_resamples=n_resamples,
-        seed=seed,
-        confidence=confidence,
-        alphas=alphas,
-        gammas=gammas,
-    )
-    json_path, csv_path = write_metrics(study, out)
-    add_localisation(json_path, records)
-    pct = f"{100 * confidence:g}%"
-    typer.echo(f"Table 1: combined score on the test split ({pct} BCa CIs in brackets)")
-    typer.echo(format_table1(study))
-    typer.echo(f"\nTest AUC (%) of each score ({pct} CIs); weights chosen on val")
-    typer.echo(format_score_table(study))
-    if study.comparisons or study.skipped:
-        typer.echo("\nPaired tests of the combined score's AUC (A minus B)")
-        typer.echo(format_comparisons(study))
-    typer.echo(
-        f"\nwrote {json_path} and {csv_path} in {time.perf_counter() - start:.1f} s", err=True
-    )
+    from brainuad.io.lock import file_lock
+
+    with file_lock(out, "brainuad evaluate"):
+        tables, sources = _load(scores)
+        records = read_localisation(localisation)  # checked before anything is written
+        start = time.perf_counter()
+        typer.echo(
+            f"evaluating {len(tables)} method(s) with {n_resamples} BCa resamples...", err=True
+        )
+        study = evaluate_methods(
+            tables,
+            sources=sources,
+            n_resamples=n_resamples,
+            seed=seed,
+            confidence=confidence,
+            alphas=alphas,
+            gammas=gammas,
+        )
+        json_path, csv_path = write_metrics(study, out)
+        add_localisation(json_path, records)
+        pct = f"{100 * confidence:g}%"
+        typer.echo(f"Table 1: combined score on the test split ({pct} BCa CIs in brackets)")
+        typer.echo(format_table1(study))
+        typer.echo(f"\nTest AUC (%) of each score ({pct} CIs); weights chosen on val")
+        typer.echo(format_score_table(study))
+        if study.comparisons or study.skipped:
+            typer.echo("\nPaired tests of the combined score's AUC (A minus B)")
+            typer.echo(format_comparisons(study))
+        typer.echo(
+            f"\nwrote {json_path} and {csv_path} in {time.perf_counter() - start:.1f} s", err=True
+        )
 
 
 def register(app: typer.Typer) -> None:

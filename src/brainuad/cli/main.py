@@ -1,8 +1,18 @@
 """Entry point of the ``brainuad`` command.
 
 Every module of :mod:`brainuad.cli` that defines ``register(app)`` adds its sub-commands, in the
-order of :data:`COMMAND_MODULES`. A :class:`~brainuad.errors.BrainUADError` (a user mistake) is
-printed as one line on stderr with exit status 2; ``--debug`` shows the traceback instead.
+order of :data:`COMMAND_MODULES`. :func:`main` is the one place where errors become exit
+statuses (``docs/cli-contract.md``), each printed as one ``error:`` line on stderr:
+
+- 0: done;
+- 1: some items of a batch failed (the others were written; the command names the errors file);
+- 2: the input or the options (a :class:`~brainuad.errors.BrainUADError`, a usage error);
+- 3: the environment: the system refused a read or write (``OSError``: a full disk, a read-only
+  folder, a file where a folder must go...), not enough memory, a folder held by another
+  brainuad process (:class:`~brainuad.errors.EnvironmentProblem`);
+- 130: interrupted (Ctrl-C).
+
+``--debug`` shows the traceback instead of the one line.
 """
 
 from __future__ import annotations
@@ -13,7 +23,9 @@ import sys
 import typer
 
 from brainuad import __version__
-from brainuad.errors import BrainUADError
+from brainuad.errors import BrainUADError, EnvironmentProblem, describe_os_error
+
+EXIT_OK, EXIT_PARTIAL, EXIT_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 # pipeline order, as shown by --help
 COMMAND_MODULES = (
@@ -79,30 +91,54 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (0 ok, 1 failure, 2 usage or input error)."""
+    """Run the CLI; returns the exit status (module docstring: 0, 1, 2, 3 or 130)."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
         rv = app(args=args, prog_name="brainuad", standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
-    except typer.Abort:
-        typer.echo("Aborted.", err=True)
-        return 130
+    except typer.Abort as exc:
+        # click turns EOFError (a truncated file read somewhere) into Abort as well as Ctrl-C
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, EOFError):
+            if debug:
+                raise
+            return _fail(f"unexpected end of data, a truncated file? ({cause})", EXIT_INPUT)
+        typer.echo("Interrupted." if isinstance(cause, KeyboardInterrupt) else "Aborted.", err=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        typer.echo("Interrupted.", err=True)
+        return EXIT_INTERRUPTED
+    except EnvironmentProblem as exc:
+        if debug:
+            raise
+        return _fail(str(exc), EXIT_ENVIRONMENT)
     except BrainUADError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
-        return 2
-    except KeyboardInterrupt:
-        typer.echo("Interrupted.", err=True)
-        return 130
+        return _fail(str(exc), EXIT_INPUT)
+    except OSError as exc:
+        if debug:
+            raise
+        return _fail(describe_os_error(exc), EXIT_ENVIRONMENT)
+    except MemoryError as exc:
+        if debug:
+            raise
+        detail = str(exc).strip().splitlines()
+        why = f" ({detail[0]})" if detail else ""
+        return _fail(f"not enough memory{why}", EXIT_ENVIRONMENT)
     except Exception as exc:  # click usage errors (bad option, missing argument)
         if isinstance(exc, _click_exception_types()):
             exc.show()  # type: ignore[attr-defined]
             return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     return rv if isinstance(rv, int) else 0
+
+
+def _fail(message: str, status: int) -> int:
+    typer.echo(f"error: {message}", err=True)
+    return status
 
 
 def _click_exception_types() -> tuple[type[BaseException], ...]:

@@ -27,8 +27,9 @@ _HELP = "\n\n".join(
         "writes. --executor dask runs the subjects on a Dask cluster (pip install "
         "'brainuad\\[dask]'; see docs/cluster.md).",
         "Exit status: 0 when the cache (or the shard's part) was written (1 with --strict if any "
-        "subject failed), 1 when no subject succeeded, 2 for bad input files or settings, or a "
-        "folder in use by another brainuad process.",
+        "subject failed), 1 when no subject succeeded, 2 for bad input files or settings, 3 when "
+        "the system refused a write (full disk, read-only folder) or the folder is in use by "
+        "another brainuad process (docs/cli-contract.md).",
     ]
 )
 
@@ -102,8 +103,11 @@ def preprocess(
         if qc:
             raise ConfigError("--qc applies to the whole cache: give it to `brainuad cache merge`")
         report = preprocess_shard(cohort, out, shard, **run)
-    else:
-        report = preprocess_cohort(cohort, out, qc=qc, **run)
+    else:  # a shard locks only its part folder: the N shards of one cache run at once
+        from brainuad.io.lock import folder_lock
+
+        with folder_lock(out, "brainuad preprocess", clean="tree"):
+            report = preprocess_cohort(cohort, out, qc=qc, **run)
     typer.echo(report.summary())
     if shard is not None:
         typer.echo(f"when every shard is done: brainuad cache merge {out}")

@@ -30,9 +30,14 @@ def report(
     ),
 ) -> None:
     """Write the report; see :data:`HELP` (the command's --help)."""
+    from brainuad.io.lock import file_lock, folder_lock
     from brainuad.reports import write_report
 
-    typer.echo(str(write_report(results_dir, out)))
+    # the report folder is replaced as a whole: by default the lock is RESULTS_DIR's (a `brainuad
+    # run` writing it refuses the report), with --out a lock file beside the report folder
+    lock = folder_lock(results_dir, "brainuad report") if out is None else file_lock(out)
+    with lock:
+        typer.echo(str(write_report(results_dir, out)))
 
 
 def register(app: typer.Typer) -> None:

@@ -23,10 +23,12 @@ def run(
     """
     from brainuad.experiment.config import load_study_config
     from brainuad.experiment.runner import run_study
+    from brainuad.io.lock import folder_lock
 
     cfg = load_study_config(config)
     start = time.perf_counter()
-    result = run_study(cfg, progress=not quiet, log=lambda m: typer.echo(m, err=True))
+    with folder_lock(cfg.output, "brainuad run", clean="tree"):
+        result = run_study(cfg, progress=not quiet, log=lambda m: typer.echo(m, err=True))
     print_result(result, time.perf_counter() - start)
 
 

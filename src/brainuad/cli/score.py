@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import typer
@@ -35,6 +36,7 @@ def score(
     """Score subjects with L_rec (sum of |x - x~| in the brain), L_KL and L_age = |a_p - a_c|."""
     from brainuad.io.atomic import atomic_path
     from brainuad.io.cache import open_cache
+    from brainuad.io.lock import file_lock, folder_lock
     from brainuad.scoring import score_run
     from brainuad.splits import read_splits
 
@@ -47,21 +49,25 @@ def score(
     cache = open_cache(cache_dir)
     if splits is not None:
         cache = cache.with_splits(read_splits(splits))
-    table = score_run(
-        run_dir,
-        cache,
-        split=split,
-        which=which,
-        batch_size=batch_size,
-        device=device,
-        maps_dir=maps,
-    )
-    if table.empty:
-        raise ConfigError(
-            f"{cache_dir}: no subject in split {split!r} (use --splits or --split all)"
+    with contextlib.ExitStack() as locks:
+        locks.enter_context(file_lock(out, "brainuad score"))
+        if maps is not None:
+            locks.enter_context(folder_lock(maps, "brainuad score --maps"))
+        table = score_run(
+            run_dir,
+            cache,
+            split=split,
+            which=which,
+            batch_size=batch_size,
+            device=device,
+            maps_dir=maps,
         )
-    with atomic_path(out) as tmp:
-        table.to_csv(tmp, index=False)
+        if table.empty:
+            raise ConfigError(
+                f"{cache_dir}: no subject in split {split!r} (use --splits or --split all)"
+            )
+        with atomic_path(out) as tmp:
+            table.to_csv(tmp, index=False)
     typer.echo(f"scored {len(table)} subjects -> {out}")
 
 

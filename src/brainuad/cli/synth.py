@@ -84,25 +84,29 @@ def synth(
         from brainuad.errors import ConfigError
 
         raise ConfigError(f"--jobs must be >= 0 (0 = all cores), found {jobs}")
+    from brainuad.io.lock import folder_lock
+
     start = time.perf_counter()
-    manifest = generate_cohort(
-        out_dir,
-        n_normal,
-        n_anomalous,
-        seed=seed,
-        config=config,
-        n_jobs=jobs or None,
-        progress=progress,
-        overwrite=overwrite,
-    )
-    elapsed = time.perf_counter() - start
+    with folder_lock(out_dir, "brainuad synth", clean="tree"):
+        manifest = generate_cohort(
+            out_dir,
+            n_normal,
+            n_anomalous,
+            seed=seed,
+            config=config,
+            n_jobs=jobs or None,
+            progress=progress,
+            overwrite=overwrite,
+        )
+        elapsed = time.perf_counter() - start
+        if preview:
+            png = save_preview(manifest, out_dir / "preview.png", n=preview_subjects)
     n = n_normal + n_anomalous
     typer.echo(
         f"wrote {n} subjects ({n_normal} normal, {n_anomalous} anomalous) to {manifest} "
         f"in {elapsed:.1f} s ({elapsed / n:.2f} s per subject, wall clock)"
     )
     if preview:
-        png = save_preview(manifest, out_dir / "preview.png", n=preview_subjects)
         typer.echo(f"preview: {png}")
 
 

@@ -3,6 +3,7 @@ subjects."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from enum import Enum
 from pathlib import Path
@@ -114,16 +115,21 @@ def train_command(
             if main:
                 typer.echo(f"preset: {name}", err=True)
         config = preset(name).replace(epochs=epochs, **overrides)
-    result = train(
-        cache,
-        model,
-        out,
-        config,
-        splits=splits,
-        resume=resume,
-        device=device.value,
-        progress=progress,
-    )
+    from brainuad.io.lock import folder_lock
+
+    # under torchrun every rank runs this command on the same --out: rank 0 holds the lock
+    lock = folder_lock(out, "brainuad train", clean="tree") if main else contextlib.nullcontext()
+    with lock:
+        result = train(
+            cache,
+            model,
+            out,
+            config,
+            splits=splits,
+            resume=resume,
+            device=device.value,
+            progress=progress,
+        )
     if main:
         best = "-" if result.best_value is None else f"{result.best_value:.6g}"
         typer.echo(

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from brainuad.errors import CacheError
-from brainuad.io.atomic import write_json_atomic
+from brainuad.io.atomic import reserve_space, write_json_atomic
 
 CACHE_FORMAT = "brainuad-cache"
 CACHE_FORMAT_VERSION = 1
@@ -160,7 +160,33 @@ def write_cache(
     file names for the same content, and when ``cache.json`` already records exactly this
     cache nothing is rewritten.
     """
+    from brainuad.io.lock import folder_lock
+
     root = Path(root)
+    # one writer at a time; leftovers of a killed write (arrays no cache.json names) go first
+    with folder_lock(root, "brainuad cache write", clean="none"):
+        remove_orphans(root)
+        return _write_cache(root, volumes, masks, subjects, settings, versions, extra_meta, token)
+
+
+def remove_orphans(root: str | Path) -> list[Path]:
+    """Remove the cache arrays of ``root`` that its ``cache.json`` does not name (a write killed
+    before it switched ``cache.json`` over); call it only while holding the folder's lock."""
+    root = Path(root)
+    live = set(_live_meta(root).get("files", {}).values()) if _live_meta(root) else set()
+    removed = []
+    for pattern in ("volumes-*.npy", "masks-*.npy", "subjects-*.csv"):
+        for path in root.glob(pattern):
+            if path.name not in live:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def _write_cache(  # type: ignore[no-untyped-def]
+    root: Path, volumes, masks, subjects, settings, versions, extra_meta, token
+) -> Cache:
     root.mkdir(parents=True, exist_ok=True)
     n = len(subjects)
     if len(volumes) != n or len(masks) != n:
@@ -202,6 +228,7 @@ def write_cache(
             path = root / names[key]
             written.append(path)
             out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, *shape))
+            reserve_space(path)  # a full disk: an OSError now, not SIGBUS while writing
             for i in range(n):
                 arr = np.asarray(arrays[i])
                 if arr.shape != shape:

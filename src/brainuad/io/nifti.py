@@ -97,10 +97,10 @@ def load_volume(
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise InputFileError(path, "affine is not invertible (zero or non-finite voxel axes)")
 
-    if canonical:
-        img = nib.as_closest_canonical(img)
-        affine = np.asarray(img.affine, dtype=np.float64)
-    try:
+    try:  # reorienting a non-RAS image reads the voxels: inside the same error handling
+        if canonical:
+            img = nib.as_closest_canonical(img)
+            affine = np.asarray(img.affine, dtype=np.float64)
         data = np.asarray(img.dataobj, dtype=np.float64)
     except (gzip.BadGzipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise InputFileError(path, f"truncated or corrupt image data ({_one_line(exc)})") from exc

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from brainuad.errors import CacheError, ConfigError
+from brainuad.io.atomic import temp_prefix
 from brainuad.io.lock import folder_lock
 from brainuad.io.manifest import Cohort, Subject
 from brainuad.preprocessing import store
@@ -163,7 +164,7 @@ def link_into(src: Path, dest: Path) -> None:
         if os.path.samefile(src, dest):
             return
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    tmp = dest.with_name(f"{temp_prefix(dest.name)}{secrets.token_hex(4)}.tmp")
     try:
         try:
             os.link(src, tmp)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from brainuad.errors import CacheError
-from brainuad.io.atomic import atomic_path
+from brainuad.io.atomic import atomic_path, reserve_space
 from brainuad.io.cache import Cache, open_cache
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.geometry import SubjectGeometry
@@ -115,6 +115,7 @@ def write_lesions(
     """
     with atomic_path(path, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(files), *shape))
+        reserve_space(tmp)  # a full disk: an OSError now, not SIGBUS while writing
         for i, f in enumerate(files):
             with np.load(f, allow_pickle=False) as npz:
                 if fraction and "lesion_fraction" in npz.files:
