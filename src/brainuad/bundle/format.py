@@ -10,8 +10,9 @@ A bundle is a folder of plain files::
     reference.csv        scores of the healthy validation subjects (percentiles)
 
 Nothing in a bundle is ever unpickled; ``bundle.json`` is verified against its own content hash
-and the weights file against its SHA-256 before it is read (a hand-edited threshold is refused), and the bundle's format version must be one this brainuad reads
-(:data:`BUNDLE_FORMAT_VERSION`); a bundle written by another brainuad release with the same
+(a hand-edited threshold is refused, as is a record without the hash) and the weights file
+against its SHA-256 before it is read; the bundle's format version must be one this brainuad
+reads (:data:`BUNDLE_FORMAT_VERSION`); a bundle written by another brainuad release with the same
 format version loads unchanged. Version 2 (this release): the age head predicts
 ``age_mean + age_sd * head(features)`` with the training ages' statistics in the model config,
 and ``bundle.json`` carries the brain-age bias correction; version-1 bundles (age head scaled by
