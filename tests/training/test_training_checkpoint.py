@@ -147,6 +147,9 @@ def test_checkpoint_of_an_earlier_format_is_refused_with_re_train(tmp_path):
     state = {**_state(), "format": ckpt.CHECKPOINT_FORMAT, "format_version": 2}
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(path), metadata={"brainuad": json.dumps(state)})
-    with pytest.raises(CheckpointError, match=r"old\.safetensors: checkpoint format version 2 .*"
-                       r"re-train"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"old\.safetensors: checkpoint format version 2 .*"
+        r"re-train",
+    ):
         load_checkpoint(path)
