@@ -46,8 +46,8 @@ def parse_sizes(text: str, n_parts: int, what: str) -> tuple[float, ...]:
     finite = all(math.isfinite(v) for v in values)
     if len(values) != n_parts or not finite or any(v < 0 for v in values) or sum(values) <= 0:
         raise ConfigError(
-            f"{what}: expected {n_parts} finite non-negative comma-separated numbers, found "
-            f"{text!r}"
+            f"{what}: expected {n_parts} non-negative comma-separated numbers (finite, not all "
+            f"zero), found {text!r}"
         )
     return values
 
