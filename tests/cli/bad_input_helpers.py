@@ -62,6 +62,8 @@ def write_bids(root: Path, n: int = 2) -> Path:
         nib.save(nib.Nifti1Image(data, affine), str(anat / f"sub-{i + 1:02d}_T1w.nii.gz"))
         rows.append(f"sub-{i + 1:02d}\t{40 + i}")
     (root / "participants.tsv").write_text("\n".join(rows) + "\n")
+    description = {"Name": "corpus", "BIDSVersion": "1.8.0"}
+    (root / "dataset_description.json").write_text(json.dumps(description))
     return root
 
 

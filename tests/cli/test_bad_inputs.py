@@ -103,7 +103,7 @@ def _manifest_case(command: str, bad: str) -> None:
         argv = {
             "validate": ["validate", str(path)],
             "split": ["split", str(path), "-o", str(tmp / "out" / "splits.csv")],
-            "preprocess": ["preprocess", str(path), str(tmp / "out"), "--jobs", "1"],
+            "preprocess": ["preprocess", str(path), "-o", str(tmp / "out"), "--jobs", "1"],
         }[command]
         return argv, path, message
 
@@ -181,7 +181,7 @@ for _sizes in ("nan,0.5,0.5", "inf,1,1", "1,2", "0,0,0", "a,b,c"):
     def _split_sizes(ws, tmp, sizes=_sizes):  # type: ignore[no-untyped-def]
         out = tmp / "out" / "splits.csv"
         argv = ["split", str(ws["manifest"]), "-o", str(out), "--healthy", sizes]
-        return argv, Path("--healthy"), "expected 3 non-negative"
+        return argv, Path("--healthy"), "expected 3"
 
     CASES[f"split: --healthy {_sizes}"] = _split_sizes
 
@@ -191,7 +191,7 @@ for _sizes in ("nan,0.5,0.5", "inf,1,1", "1,2", "0,0,0", "a,b,c"):
 
 @case("preprocess: skull-strip mask without a mask column")
 def _(ws, tmp):
-    argv = ["preprocess", str(ws["manifest"]), str(tmp / "out"), "--skull-strip", "mask"]
+    argv = ["preprocess", str(ws["manifest"]), "-o", str(tmp / "out"), "--skull-strip", "mask"]
     return argv, ws["manifest"], "skull_strip 'mask' needs a brain mask"
 
 
@@ -199,7 +199,7 @@ def _(ws, tmp):
 def _(ws, tmp):
     cfg = tmp / "prep.yaml"
     cfg.write_text("skull_strip: none\nbogus: 1\n")
-    argv = ["preprocess", str(ws["manifest"]), str(tmp / "out"), "--config", str(cfg)]
+    argv = ["preprocess", str(ws["manifest"]), "-o", str(tmp / "out"), "--config", str(cfg)]
     return argv, cfg, "unknown preprocessing setting"
 
 
@@ -337,13 +337,6 @@ def _(ws, tmp):
     rows = [ln for ln in lines[1:] if ln.split(",")[i] == "0"]
     scores.write_text("\n".join([lines[0], *rows]) + "\n")
     return _evaluate(tmp, scores), scores, "normal and anomalous"
-
-
-@case("evaluate: scores latin-1")
-def _(ws, tmp):
-    scores = tmp / "vae.csv"
-    scores.write_bytes(ws["scores"].read_bytes().replace(b"sub-00", "José".encode("latin-1")))
-    return _evaluate(tmp, scores), scores, "."
 
 
 @case("report: results folder missing")

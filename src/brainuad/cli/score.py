@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -55,6 +56,7 @@ def score(
         batch_size=batch_size,
         device=device,
         maps_dir=maps,
+        progress=sys.stderr.isatty(),
     )
     if table.empty:
         raise ConfigError(

@@ -119,9 +119,7 @@ def load_volume(
     return Volume(np.ascontiguousarray(data, dtype=dtype), affine, path)
 
 
-def check_plausible_geometry(
-    path: str | Path, shape: tuple[int, ...], affine: np.ndarray
-) -> None:
+def check_plausible_geometry(path: str | Path, shape: tuple[int, ...], affine: np.ndarray) -> None:
     """:class:`InputFileError` for an implausible voxel size or voxel count (header only)."""
     n_voxels = int(np.prod(np.asarray(shape, dtype=np.int64)))
     if n_voxels > MAX_VOXELS:
