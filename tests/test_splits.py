@@ -101,3 +101,29 @@ def test_splits_file_round_trip(tmp_path: Path) -> None:
     bad.write_text("subject_id,split\nx,holdout\n")
     with pytest.raises(InputFileError, match="bad.csv: row 2: split must be"):
         read_splits(bad)
+
+
+@pytest.mark.parametrize("text", ["nan,0.5,0.5", "inf,1,1", "0.5,0.5", "a,b,c", "0,0,0", "-1,1,1"])
+def test_parse_sizes_refuses_non_finite_and_bad(text: str) -> None:
+    from brainuad.errors import ConfigError
+    from brainuad.splits import parse_sizes
+
+    with pytest.raises(ConfigError, match=r"--healthy: expected 3"):
+        parse_sizes(text, 3, "--healthy")
+
+
+def test_read_splits_hostile(tmp_path) -> None:
+    from brainuad.errors import InputFileError
+    from brainuad.splits import read_splits
+
+    path = tmp_path / "s.csv"
+    path.write_text("subject_id,split\na,train\nb,val,oops\n")
+    with pytest.raises(InputFileError, match=r"s\.csv: row 3: expected 2 fields"):
+        read_splits(path)
+    path.write_text("subject_id,split\na,train\na,val\n")
+    with pytest.raises(InputFileError, match=r"row 3: subject a is listed twice"):
+        read_splits(path)
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(InputFileError, match=r"s\.csv: expected a splits CSV file"):
+        read_splits(path)

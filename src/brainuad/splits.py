@@ -10,6 +10,7 @@ Default proportions are the paper's: 1255/80/400 healthy and 40/200 anomalous sc
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,11 @@ def parse_sizes(text: str, n_parts: int, what: str) -> tuple[float, ...]:
         raise ConfigError(
             f"{what}: expected {n_parts} comma-separated numbers, found {text!r}"
         ) from exc
-    if len(values) != n_parts or any(v < 0 for v in values) or sum(values) <= 0:
+    finite = all(math.isfinite(v) for v in values)
+    if len(values) != n_parts or not finite or any(v < 0 for v in values) or sum(values) <= 0:
         raise ConfigError(
-            f"{what}: expected {n_parts} non-negative comma-separated numbers, found {text!r}"
+            f"{what}: expected {n_parts} non-negative comma-separated numbers (finite, not all "
+            f"zero), found {text!r}"
         )
     return values
 
@@ -143,18 +146,31 @@ def read_splits(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.exists():
         raise InputFileError(path, "splits file not found (make one with `brainuad split`)")
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    header = lines[0].split(",") if lines else []
+    if not path.is_file():
+        raise InputFileError(path, "expected a splits CSV file, found a folder")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(path, "splits file is not UTF-8 text (expected CSV)") from exc
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header = [h.strip() for h in lines[0].split(",")] if lines else []
     if "subject_id" not in header or "split" not in header:
         raise InputFileError(path, f"expected columns subject_id and split, found {header}")
     i_id, i_split = header.index("subject_id"), header.index("split")
     out: dict[str, str] = {}
     for lineno, line in enumerate(lines[1:], start=2):
         cells = line.split(",")
+        if len(cells) != len(header):
+            raise InputFileError(
+                path,
+                f"row {lineno}: expected {len(header)} fields as the header, found {len(cells)}",
+            )
         sid, split = cells[i_id].strip(), cells[i_split].strip()
         if split not in SPLITS:
             raise InputFileError(
                 path, f"row {lineno}: split must be train/val/test, found {split!r}"
             )
+        if sid in out:
+            raise InputFileError(path, f"row {lineno}: subject {sid} is listed twice")
         out[sid] = split
     return out

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from brainuad.bundle import load_bundle
+from brainuad.bundle.format import RECORD_HASH_KEY, record_digest, seal_record
 from brainuad.errors import CheckpointError, ConfigError
 
 
@@ -20,10 +21,15 @@ def bundle_copy(bundle_dir: Path, tmp_path: Path) -> Path:
 
 
 def _edit_record(root: Path, **changes: object) -> None:
+    """Change top-level fields and re-seal (a consistent record of another kind of bundle)."""
     path = root / "bundle.json"
     record = json.loads(path.read_text())
     record.update(changes)
-    path.write_text(json.dumps(record))
+    _write_sealed(root, record)
+
+
+def _write_sealed(root: Path, record: dict) -> None:
+    (root / "bundle.json").write_text(json.dumps(seal_record(record)))
 
 
 def test_bundle_loads_without_unpickling(bundle_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -87,7 +93,7 @@ def test_bundle_from_another_format_version_is_refused(bundle_copy: Path) -> Non
 def test_bundle_from_another_preprocessing_pipeline_is_refused(bundle_copy: Path) -> None:
     record = json.loads((bundle_copy / "bundle.json").read_text())
     record["preprocessing"]["settings"]["pipeline_version"] = 99
-    (bundle_copy / "bundle.json").write_text(json.dumps(record))
+    _write_sealed(bundle_copy, record)
     with pytest.raises(CheckpointError, match="pipeline version 99"):
         load_bundle(bundle_copy, device="cpu")
 
@@ -105,6 +111,38 @@ def test_bundle_missing_or_foreign_folders(tmp_path: Path, bundle_copy: Path) ->
 def test_bundle_weights_not_matching_the_model_config(bundle_copy: Path) -> None:
     record = json.loads((bundle_copy / "bundle.json").read_text())
     record["model"]["n_z"] = 32
-    (bundle_copy / "bundle.json").write_text(json.dumps(record))
+    _write_sealed(bundle_copy, record)
     with pytest.raises(CheckpointError, match="do not match the model|has shape"):
+        load_bundle(bundle_copy, device="cpu")
+
+
+def test_bundle_hand_edited_threshold_is_refused(bundle_copy: Path) -> None:
+    path = bundle_copy / "bundle.json"
+    record = json.loads(path.read_text())
+    point = next(iter(record["operating_points"].values()))
+    point["threshold"] = 1e12  # a tampered bundle that would never flag
+    path.write_text(json.dumps(record, indent=2))
+    with pytest.raises(CheckpointError, match=r"bundle\.json: content SHA-256 .* was edited"):
+        load_bundle(bundle_copy, device="cpu")
+
+
+def test_bundle_record_without_content_hash_is_refused(bundle_copy: Path) -> None:
+    path = bundle_copy / "bundle.json"
+    record = json.loads(path.read_text())
+    del record[RECORD_HASH_KEY]
+    path.write_text(json.dumps(record))
+    with pytest.raises(CheckpointError, match=r"no record_sha256 content hash.*re-export"):
+        load_bundle(bundle_copy, device="cpu")
+
+
+def test_bundle_content_hash_covers_fields_added_later(bundle_copy: Path) -> None:
+    record = json.loads((bundle_copy / "bundle.json").read_text())
+    assert record[RECORD_HASH_KEY] == record_digest(record)
+    record["thresholds_of_a_later_release"] = {"spec95": 1.5}
+    _write_sealed(bundle_copy, record)
+    assert load_bundle(bundle_copy, device="cpu").record["thresholds_of_a_later_release"]
+    record["thresholds_of_a_later_release"] = {"spec95": 2.5}  # edited, not re-sealed
+    sealed = json.loads((bundle_copy / "bundle.json").read_text())[RECORD_HASH_KEY]
+    (bundle_copy / "bundle.json").write_text(json.dumps({**record, RECORD_HASH_KEY: sealed}))
+    with pytest.raises(CheckpointError, match="content SHA-256"):
         load_bundle(bundle_copy, device="cpu")

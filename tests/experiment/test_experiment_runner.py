@@ -88,10 +88,11 @@ def test_changed_setting_reruns_only_downstream(finished_study, tmp_path: Path) 
 
 
 def test_bad_preprocess_key_names_the_config(tmp_path: Path) -> None:
+    # refused where the config is read (before any output is written), naming its source
     manifest = write_tiny_cohort(tmp_path / "cohort", n_normal=4, n_anomalous=2)
-    cfg = _config(tmp_path, manifest, preprocess={"skullstrip": "none"})
-    with pytest.raises(ConfigError, match="config.yaml: preprocess: unknown preprocessing"):
-        run_study(cfg, progress=False, log=lambda _: None)
+    with pytest.raises(ConfigError, match="<config>: preprocess: unknown preprocessing"):
+        _config(tmp_path, manifest, preprocess={"skullstrip": "none"})
+    assert not (tmp_path / "results").exists()
 
 
 KILLER = textwrap.dedent(

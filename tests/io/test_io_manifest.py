@@ -103,3 +103,69 @@ def test_write_manifest_round_trip(small_cohort: Path, tmp_path: Path) -> None:
     out = write_manifest(tmp_path / "copy.csv", cohort.subjects)
     again = read_manifest(out)
     assert again.subjects == cohort.subjects
+
+
+def test_row_with_more_fields_than_the_header(tmp_path: Path, nifti_file: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text("subject_id,image,age\nA,img.nii.gz,30\nB,img.nii.gz,40,extra,more\n")
+    with pytest.raises(
+        ManifestError, match=r"(?s)m\.csv: 1 problem.*row 3: 5 fields, the header has 3"
+    ):
+        read_manifest(path)
+
+
+def test_bom_crlf_and_short_rows(tmp_path: Path, nifti_file: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes(b"\xef\xbb\xbfsubject_id,image,age,label\r\nA,img.nii.gz,30\r\n")
+    cohort = read_manifest(path)
+    assert cohort.ids == ["A"] and cohort.subjects[0].label == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("subject_id,image,age\nA,img.nii.gz,inf\n", "age must be >= 0 years, found inf"),
+        ("subject_id,image,age\nA,img.nii.gz,-1\n", "age must be >= 0 years"),
+        ("subject_id,image,age\nA,img.nii.gz,1e400\n", "age must be >= 0 years"),
+        ("subject_id,image,age\nA,img.nii.gz,3O\n", "age must be a number of years"),
+        ("subject_id,image,age,age\nA,img.nii.gz,3,4\n", "column.s. age appear more than once"),
+        ("\n\n", "manifest is empty"),
+    ],
+)
+def test_bad_cells_are_reported(tmp_path: Path, nifti_file: Path, content: str, message: str):
+    path = tmp_path / "m.csv"
+    path.write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(path)
+
+
+def test_latin1_and_folder_manifests(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_bytes("subject_id,image,age\nJosé,img.nii.gz,30\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"m\.csv: manifest is not UTF-8 text"):
+        read_manifest(path)
+    folder = tmp_path / "f.csv"
+    folder.mkdir()
+    with pytest.raises(InputFileError, match=r"f\.csv: expected a CSV or TSV manifest file"):
+        read_manifest(folder)
+
+
+def test_bids_participants_tsv_hostile(tmp_path: Path) -> None:
+    _bids(tmp_path, False)
+    participants = tmp_path / "participants.tsv"
+    participants.write_bytes("participant_id\tage\tsite\nsub-01\t34\tKöln\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"participants\.tsv: participants table is not UTF-8"):
+        read_cohort(tmp_path)
+    participants.write_text("participant_id\tage\nsub-01\t34\nsub-02\t71\textra\n")
+    with pytest.raises(ManifestError, match=r"row 3: 3 fields, the header has 2"):
+        read_cohort(tmp_path)
+    participants.write_text("participant_id\tage\nsub-01\t34\n../other/sub-01\t71\n")
+    with pytest.raises(ManifestError, match=r"participant_id must be sub-<letters/digits>"):
+        read_cohort(tmp_path)
+    participants.write_text("participant_id\tage\nsub-01\t34\nsub-01\t71\n")
+    with pytest.raises(ManifestError, match=r"row 3: participant sub-01 is listed twice"):
+        read_cohort(tmp_path)
+    participants.unlink()
+    participants.mkdir()
+    with pytest.raises(InputFileError, match=r"participants\.tsv: expected a tab-separated"):
+        read_cohort(tmp_path)

@@ -117,3 +117,27 @@ def test_atomic_writes_get_normal_permissions(tmp_path: Path) -> None:
     with atomic_dir(tmp_path / "d") as tmp:
         (tmp / "x.txt").write_text("x")
     assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o777 & ~umask
+
+
+@pytest.mark.parametrize(
+    ("shape", "zooms", "message"),
+    [
+        ((30000, 30000, 30000), (1.0, 1.0, 1.0), r"implausible image size 30000x30000x30000"),
+        ((8, 8, 8), (1000.0, 1000.0, 1000.0), r"implausible voxel size 1000 x 1000 x 1000 mm"),
+        ((8, 8, 8), (1.0, 1.0, 0.001), r"implausible voxel size 1 x 1 x 0\.001 mm"),
+    ],
+)
+def test_implausible_headers_are_refused_before_reading(tmp_path, shape, zooms, message) -> None:
+    import io
+
+    hdr = nib.Nifti1Header()
+    hdr.set_data_dtype(np.float32)
+    hdr.set_data_shape(shape)
+    hdr.set_zooms(zooms)
+    hdr.set_sform(np.diag([*zooms, 1.0]), code=1)
+    buf = io.BytesIO()
+    hdr.write_to(buf)
+    path = tmp_path / "absurd.nii"
+    path.write_bytes(buf.getvalue() + b"\x00" * 100)  # no voxel data behind the header
+    with pytest.raises(InputFileError, match=rf"absurd\.nii: {message}"):
+        load_volume(path)

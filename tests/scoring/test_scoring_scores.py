@@ -10,11 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from brainuad.errors import CacheError
+from brainuad.errors import CacheError, CheckpointError, ConfigError
 from brainuad.io.cache import write_cache
 from brainuad.io.nifti import load_volume
 from brainuad.models import VAEOutput, VolumeScores
-from brainuad.scoring import anomaly_map, kl_to_standard_normal, score_batch, score_cache
+from brainuad.scoring import (
+    anomaly_map,
+    kl_to_standard_normal,
+    score_batch,
+    score_cache,
+    score_run,
+)
 from uad_testing import SUM_RTOL
 
 SHAPE = (6, 7, 5)
@@ -127,3 +133,59 @@ def test_missing_age_for_age_input_model_is_an_error(tmp_path: Path) -> None:
     cache, _, _ = _cache(tmp_path, [30.0, None])
     with pytest.raises(CacheError, match="vae-ac needs the age of every subject; missing for s1"):
         score_cache(HalfModel(False, use_age=True), cache, method="vae-ac", progress=False)
+
+
+class NaNModel(HalfModel):
+    """Like HalfModel, but the reconstruction of the third volume of a batch is NaN."""
+
+    def forward(self, x: torch.Tensor, age: torch.Tensor | None = None) -> VAEOutput:
+        out = super().forward(x, age)
+        recon = out.recon.clone()
+        if recon.shape[0] > 2:
+            recon[2] = float("nan")
+        return VAEOutput(recon, out.mu, out.logvar, out.age_pred)
+
+
+def test_non_finite_scores_are_an_error_naming_the_subject(tmp_path: Path) -> None:
+    cache, _, _ = _cache(tmp_path, [30.0, 50.0, 70.0, 45.0])
+    with pytest.raises(CheckpointError, match=r"scores of subject s2 are not finite"):
+        score_cache(NaNModel(True), cache, method="m", progress=False)
+
+
+def _tiny_run(tmp_path: Path, fingerprint: str, nan: bool = False) -> Path:
+    from brainuad.models import ModelConfig, build_model
+    from brainuad.training import save_checkpoint
+    from brainuad.training.checkpoint import checkpoint_path
+
+    cfg = ModelConfig(kind="vae", input_shape=SHAPE, channels=(2, 2), n_z=2, bottleneck_channels=2)
+    model = build_model(cfg, seed=0)
+    if nan:
+        with torch.no_grad():
+            model.fc_mu.weight[0, 0] = float("nan")
+    run = tmp_path / "run"
+    state = {"kind": "vae", "model": cfg.to_dict(), "seed": 0, "fingerprint": fingerprint}
+    save_checkpoint(checkpoint_path(run, "last"), model, state)
+    return run
+
+
+def test_score_run_refuses_a_cache_of_other_preprocessing(tmp_path: Path) -> None:
+    cache, _, _ = _cache(tmp_path, [30.0, 50.0])
+    run = _tiny_run(tmp_path, fingerprint="0123456789abcdef")
+    with pytest.raises(CacheError, match=r"cache: preprocessing fingerprint .* run .* trained on"):
+        score_run(run, cache, split="all", progress=False)
+    ok = _tiny_run(tmp_path, fingerprint=cache.fingerprint)
+    assert len(score_run(ok, cache, split="all", progress=False)) == 2
+
+
+def test_score_run_with_nan_weights_names_the_subject(tmp_path: Path) -> None:
+    cache, _, _ = _cache(tmp_path, [30.0, 50.0])
+    run = _tiny_run(tmp_path, fingerprint=cache.fingerprint, nan=True)
+    with pytest.raises(CheckpointError, match=r"scores of subject s0 are not finite"):
+        score_run(run, cache, split="all", progress=False)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error without a GPU")
+def test_score_on_a_missing_gpu_is_a_config_error(tmp_path: Path) -> None:
+    cache, _, _ = _cache(tmp_path, [30.0, 50.0])
+    with pytest.raises(ConfigError, match="device 'cuda': no CUDA GPU is available"):
+        score_run(tmp_path / "no-run", cache, device="cuda")

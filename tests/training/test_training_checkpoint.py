@@ -121,3 +121,35 @@ def test_interrupted_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
     loaded, _ = load_checkpoint(path)
     assert torch.equal(loaded.fc_mu.weight, old.fc_mu.weight)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.json", "last.safetensors"]
+
+
+def test_a_flipped_byte_anywhere_is_detected(tmp_path):
+    model, opt, *_ = _trained()
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, model, _state(), opt)
+    data = path.read_bytes()
+    header = 8 + int.from_bytes(data[:8], "little")
+    # in the last weight's bytes, in the first tensor's bytes, in the state JSON's text
+    seed_pos = data.index(b'seed\\": 0') + len(b'seed\\": ')  # "seed": 0 becomes 1
+    for pos in (len(data) - 3, header + 1, seed_pos):
+        bad = bytearray(data)
+        bad[pos] ^= 0x01
+        flipped = tmp_path / f"flip{pos}.safetensors"
+        flipped.write_bytes(bytes(bad))
+        with pytest.raises(CheckpointError, match=rf"flip{pos}\.safetensors: content SHA-256"):
+            load_checkpoint(flipped)
+    load_checkpoint(path)  # the original still loads
+
+
+def test_checkpoint_of_an_earlier_format_is_refused_with_re_train(tmp_path):
+    path = tmp_path / "old.safetensors"
+    model = build_model(CFG)
+    state = {**_state(), "format": ckpt.CHECKPOINT_FORMAT, "format_version": 2}
+    tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
+    save_file(tensors, str(path), metadata={"brainuad": json.dumps(state)})
+    with pytest.raises(
+        CheckpointError,
+        match=r"old\.safetensors: checkpoint format version 2 .*"
+        r"re-train",
+    ):
+        load_checkpoint(path)

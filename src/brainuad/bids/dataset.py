@@ -14,7 +14,6 @@ needs no age (see :mod:`brainuad.bundle.predict`).
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brainuad.errors import ConfigError, InputFileError
-from brainuad.io.manifest import MAX_AGE
+from brainuad.io.manifest import MAX_AGE, PARTICIPANT_ID, read_dict_rows, read_table_text
 
 INSTALL_HINT = "pip install 'brainuad[bids]'"
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
@@ -187,24 +186,21 @@ def parse_age(value: str, where: str, path: Path) -> float | None:
 
 
 def _read_tsv(path: Path, id_column: str) -> list[dict[str, str]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"unreadable ({exc})") from exc
-    reader = csv.DictReader([ln for ln in text.splitlines() if ln.strip()], delimiter="\t")
-    if id_column not in (reader.fieldnames or []):
+    text = read_table_text(path, "table", "tab-separated")
+    header, rows = read_dict_rows([ln for ln in text.splitlines() if ln.strip()], "\t", path)
+    if id_column not in header:
         raise InputFileError(
             path,
             f"expected a tab-separated table with a {id_column} column, found columns: "
-            f"{', '.join(reader.fieldnames or []) or 'none'}",
+            f"{', '.join(header) or 'none'}",
         )
-    return [{k: (v or "") for k, v in row.items() if k} for row in reader]
+    return [{k: v for k, v in row.items() if k} for row in rows]
 
 
 def read_participant_ages(root: Path, warnings: list[str]) -> dict[str, float | None]:
     """``participants.tsv`` -> ``{participant_id: age or None}`` ({} when there is none)."""
     path = root / "participants.tsv"
-    if not path.is_file():
+    if not path.exists():
         warnings.append("no participants.tsv: every age is unknown (no L_age, no brain-age gap)")
         return {}
     rows = _read_tsv(path, "participant_id")
@@ -213,7 +209,7 @@ def read_participant_ages(root: Path, warnings: list[str]) -> dict[str, float | 
     ages: dict[str, float | None] = {}
     for lineno, row in enumerate(rows, start=2):
         pid = row["participant_id"].strip()
-        if not pid.startswith("sub-"):
+        if not PARTICIPANT_ID.fullmatch(pid):
             raise InputFileError(path, f"row {lineno}: participant_id must be sub-<label>, {pid!r}")
         if pid in ages:
             raise InputFileError(path, f"row {lineno}: participant {pid} is listed twice")
@@ -224,7 +220,7 @@ def read_participant_ages(root: Path, warnings: list[str]) -> dict[str, float | 
 def read_session_ages(root: Path, participant: str) -> dict[str, float | None]:
     """``sub-X/sub-X_sessions.tsv`` ages by ``session_id`` ({} without the file or column)."""
     path = root / participant / f"{participant}_sessions.tsv"
-    if not path.is_file():
+    if not path.exists():
         return {}
     rows = _read_tsv(path, "session_id")
     if not rows or "age" not in rows[0]:

@@ -31,6 +31,7 @@ from brainuad.bundle.format import (
     REFERENCE_FILE,
     WEIGHTS_FILE,
     save_weights,
+    seal_record,
     sha256_file,
 )
 from brainuad.bundle.reference import (
@@ -252,7 +253,7 @@ def write_bundle(
             "percentile": PERCENTILE_DEFINITION,
             "scores": Reference.from_table(table).summary(),
         }
-        write_json_atomic(tmp / BUNDLE_JSON, record)
+        write_json_atomic(tmp / BUNDLE_JSON, seal_record(record))
     return out
 
 

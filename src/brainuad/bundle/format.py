@@ -9,9 +9,10 @@ A bundle is a folder of plain files::
     weights.safetensors  the model's parameters and buffers (``model.<name>``), safetensors only
     reference.csv        scores of the healthy validation subjects (percentiles)
 
-Nothing in a bundle is ever unpickled; the weights file is verified against its SHA-256 before
-it is read, and the bundle's format version must be one this brainuad reads
-(:data:`BUNDLE_FORMAT_VERSION`); a bundle written by another brainuad release with the same
+Nothing in a bundle is ever unpickled; ``bundle.json`` is verified against its own content hash
+(a hand-edited threshold is refused, as is a record without the hash) and the weights file
+against its SHA-256 before it is read; the bundle's format version must be one this brainuad
+reads (:data:`BUNDLE_FORMAT_VERSION`); a bundle written by another brainuad release with the same
 format version loads unchanged. Version 2 (this release): the age head predicts
 ``age_mean + age_sd * head(features)`` with the training ages' statistics in the model config,
 and ``bundle.json`` carries the brain-age bias correction; version-1 bundles (age head scaled by
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ import torch
 from safetensors.torch import save_file
 
 from brainuad.errors import CheckpointError
-from brainuad.io.atomic import atomic_path
+from brainuad.io.atomic import atomic_path, json_default
 from brainuad.training.checkpoint import read_safetensors
 
 BUNDLE_FORMAT = "brainuad-bundle"
@@ -38,6 +40,8 @@ BUNDLE_JSON = "bundle.json"
 WEIGHTS_FILE = "weights.safetensors"
 REFERENCE_FILE = "reference.csv"
 WEIGHTS_FORMAT = "brainuad-bundle-weights"
+#: key of ``bundle.json`` holding the SHA-256 of the rest of the record (:func:`record_digest`)
+RECORD_HASH_KEY = "record_sha256"
 #: Gaussian sigma (model-space voxels) of the anomaly maps, as ``brainuad score --maps``
 DEFAULT_MAP_SIGMA = 1.0
 
@@ -49,6 +53,21 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def record_digest(record: Mapping[str, Any]) -> str:
+    """SHA-256 of a JSON record's canonical content (sorted keys, no spaces), without
+    :data:`RECORD_HASH_KEY`: generic over the fields, so a field added later is covered too."""
+    content = {k: v for k, v in record.items() if k != RECORD_HASH_KEY}
+    # round trip first: the digest of what is written equals the digest of what is read back
+    plain = json.loads(json.dumps(content, default=json_default))
+    canon = json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canon.encode("ascii")).hexdigest()
+
+
+def seal_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` plus its :data:`RECORD_HASH_KEY` (to be written as ``bundle.json``)."""
+    return {**record, RECORD_HASH_KEY: record_digest(record)}
 
 
 def save_weights(path: str | Path, model_tensors: dict[str, torch.Tensor], kind: str) -> None:
@@ -116,5 +135,17 @@ def read_bundle_json(root: str | Path) -> dict[str, Any]:
             f"{path}: bundle format version {version} (written by brainuad {made_by}) is not "
             f"supported; this brainuad reads version {BUNDLE_FORMAT_VERSION}: re-export the "
             "bundle with this release (`brainuad export RESULTS_DIR --out MODEL_DIR`)"
+        )
+    recorded = record.get(RECORD_HASH_KEY)
+    if not isinstance(recorded, str):
+        raise CheckpointError(
+            f"{path}: no {RECORD_HASH_KEY} content hash (written by an earlier brainuad or "
+            "edited): re-export the bundle (`brainuad export RESULTS_DIR --out MODEL_DIR`)"
+        )
+    digest = record_digest(record)
+    if digest != recorded:
+        raise CheckpointError(
+            f"{path}: content SHA-256 {digest[:16]}... does not match the recorded "
+            f"{recorded[:16]}...: the bundle record was edited or corrupted (re-export the bundle)"
         )
     return record

@@ -31,7 +31,7 @@ from brainuad.bundle.lesions import LesionCandidates, find_candidates
 from brainuad.bundle.load import Bundle
 from brainuad.bundle.quality import QualityReport, check_quality
 from brainuad.bundle.reference import SCORE_NAMES
-from brainuad.errors import BrainUADError, ConfigError, InputFileError
+from brainuad.errors import BrainUADError, CheckpointError, ConfigError, InputFileError
 from brainuad.io.manifest import MAX_AGE
 from brainuad.preprocessing import PreprocessConfig, PreprocessedSubject
 
@@ -130,7 +130,10 @@ def preprocess_scan(config: PreprocessConfig, scan: ScanInput) -> PreprocessedSu
 
 @torch.no_grad()
 def _forward(
-    bundle: Bundle, subjects: Sequence[PreprocessedSubject], ages: Sequence[float | None]
+    bundle: Bundle,
+    subjects: Sequence[PreprocessedSubject],
+    ages: Sequence[float | None],
+    names: Sequence[str],
 ) -> list[dict[str, object]]:
     """Scores (and residuals) of a batch; scans without an age that the model needs to
     reconstruct get what its encoder gives (L_KL, the predicted age)."""
@@ -151,6 +154,13 @@ def _forward(
             device=bundle.device,
             keep_residuals=True,
         )
+        bad = batch.nonfinite()
+        if bad:
+            raise CheckpointError(
+                f"{bundle.root}: the model's scores of scan {names[full[bad[0]]]} "
+                "are not finite (NaN or inf): the weights hold non-finite values or the scan is "
+                "corrupt"
+            )
         for j, i in enumerate(full):
             out[i] = {
                 "rec": float(batch.rec[j]),
@@ -179,7 +189,7 @@ def predict_preprocessed(
     from brainuad.scoring import anomaly_map
 
     start = time.perf_counter()
-    raw = _forward(bundle, subjects, [s.age for s in scans])
+    raw = _forward(bundle, subjects, [s.age for s in scans], [s.subject_id for s in scans])
     cands = bundle.record.get("lesion_candidates")
     per_scan_model = (time.perf_counter() - start) / max(1, len(scans))
     results = []

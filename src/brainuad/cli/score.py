@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 import typer
@@ -61,6 +62,7 @@ def score(
             batch_size=batch_size,
             device=device,
             maps_dir=maps,
+            progress=sys.stderr.isatty(),
         )
         if table.empty:
             raise ConfigError(

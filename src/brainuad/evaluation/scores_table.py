@@ -138,7 +138,12 @@ def read_scores(path: str | Path) -> dict[str, pd.DataFrame]:
     try:
         frame = pd.read_csv(path, dtype={"subject_id": str, "split": str, "method": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"expected a CSV table, could not parse it ({exc})") from exc
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise InputFileError(path, f"expected a CSV table, could not parse it ({first})") from exc
+    if frame.empty:
+        raise InputFileError(
+            path, "expected one row per scored subject, found only a header (no rows)"
+        )
     if "method" not in frame.columns:
         return {path.stem: validate_scores_frame(frame, path)}
     names = frame["method"].fillna("").astype(str).str.strip()

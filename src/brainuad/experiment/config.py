@@ -212,6 +212,10 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
             f"{src}: evaluation needs n_resamples >= 100 and 0.5 < confidence < 1, "
             f"found {n_res} and {conf}"
         )
+    train_overrides = dict(typed("train", dict, {}))
+    _check_train(src, preset, train_overrides)
+    prep = dict(typed("preprocess", dict, {}))
+    _check_preprocess(src, prep)
     return StudyConfig(
         cohort=cohort_of(),
         output=path_of("output"),
@@ -222,14 +226,33 @@ def study_config_from_dict(raw: dict[str, Any], *, source: str | Path = "<config
         checkpoint=checkpoint,
         device=device,
         jobs=jobs,
-        preprocess=dict(typed("preprocess", dict, {})),
+        preprocess=prep,
         healthy_split=tuple(float(v) for v in healthy),  # type: ignore[arg-type]
         anomalous_split=tuple(float(v) for v in anomalous),  # type: ignore[arg-type]
         n_resamples=n_res,
         confidence=float(conf),
         report=typed("report", bool, True),
-        train_overrides=dict(typed("train", dict, {})),
+        train_overrides=train_overrides,
     )
+
+
+def _check_train(src: Path, preset_name: str, overrides: dict[str, Any]) -> None:
+    """The ``train:`` overrides on top of the preset must make a valid training config."""
+    from brainuad.training.config import TrainConfig, preset
+
+    try:
+        TrainConfig.from_dict({**preset(preset_name).to_dict(), **overrides})
+    except ConfigError as exc:
+        raise ConfigError(f"{src}: train: {exc}") from exc
+
+
+def _check_preprocess(src: Path, overrides: dict[str, Any]) -> None:
+    from brainuad.preprocessing.config import PreprocessConfig
+
+    try:
+        PreprocessConfig.from_mapping(overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{src}: preprocess: {exc}") from exc
 
 
 def dump_study_config(config: StudyConfig) -> str:

@@ -76,7 +76,6 @@ def run_localise(
             cache,
             lesions,
             load_lesion_fractions(cache),
-            needs_age=model.config.uses_age_input,
             config=post,
             n_resamples=config.n_resamples,
             confidence=config.confidence,

@@ -57,14 +57,19 @@ class StudyResult:
 
 def run_study(config: StudyConfig, *, progress: bool = True, log: Log = print) -> StudyResult:
     """Run (or resume) the whole study described by ``config``; see the module docstring."""
+    from brainuad.preprocessing import PreprocessConfig
+    from brainuad.preprocessing.config import check_cohort_fits
+
     out = config.output
+    # everything knowable from the inputs is checked before the output folder is written
+    cohort = read_study_cohort(config)
+    check_cohort_fits(PreprocessConfig.from_mapping(config.preprocess), cohort)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "config.yaml", dump_study_config(config))
     state = RunState(out / "run_state.json")
     state.data["versions"] = package_versions()
     ran: list[str] = []
 
-    cohort = read_study_cohort(config)
     cache = _preprocess(config, cohort, state, progress, log, ran)
     splits_path, cache = _split(config, cohort, cache, state, log, ran)
     score_fps: dict[str, str | None] = {}
@@ -108,6 +113,13 @@ def _preprocess(
     )
     if report.failures:
         log(f"[preprocess] {len(report.failures)} scan(s) failed, see {report.errors_path}")
+    if report.n_ok == 0:
+        first = report.failures[0] if report.failures else None
+        reason = f"; first: {first.subject_id}: {first.error}" if first else ""
+        raise CacheError(
+            f"{report.errors_path}: preprocessing failed for every scan "
+            f"({len(report.failures)} of {report.n_subjects}){reason}"
+        )
     for line in report.comparability.summary_lines() if report.comparability else ():
         log(f"[preprocess] {line}")
     if report.n_processed:

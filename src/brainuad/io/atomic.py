@@ -182,11 +182,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 def write_json_atomic(path: str | Path, obj: Any, indent: int = 2) -> None:
     """Serialise ``obj`` as JSON (sorted keys, trailing newline) to ``path`` atomically."""
     write_text_atomic(
-        path, json.dumps(obj, indent=indent, sort_keys=True, default=_json_default) + "\n"
+        path, json.dumps(obj, indent=indent, sort_keys=True, default=json_default) + "\n"
     )
 
 
-def _json_default(obj: Any) -> Any:
+def json_default(obj: Any) -> Any:
+    """JSON encoding of numpy scalars/arrays and paths (``json.dumps(default=...)``)."""
     import numpy as np
 
     if isinstance(obj, np.generic):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,16 +81,12 @@ def read_manifest(
     path = Path(path)
     if not path.exists():
         raise InputFileError(path, "manifest not found (expected a CSV/TSV file or a BIDS folder)")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputFileError(path, "manifest is not UTF-8 text (expected CSV or TSV)") from exc
+    text = read_table_text(path, "manifest", "CSV or TSV")
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise ManifestError(path, ["manifest is empty (expected a header and one row per scan)"])
     delimiter = "\t" if path.suffix.lower() == ".tsv" or "\t" in lines[0] else ","
-    reader = csv.DictReader(lines, delimiter=delimiter)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    header, rows = read_dict_rows(lines, delimiter, path)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if not require_age and "age" in missing:
         missing.remove("age")
@@ -97,8 +94,49 @@ def read_manifest(
         raise ManifestError(
             path, [f"missing column(s) {', '.join(missing)}; found columns: {', '.join(header)}"]
         )
-    rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     return _build_cohort(rows, path, path.parent, require_age=require_age, check_files=check_files)
+
+
+def read_table_text(path: Path, what: str, kind: str) -> str:
+    """The UTF-8 text (a BOM is dropped) of a table file; :class:`InputFileError` otherwise."""
+    if not path.is_file():
+        raise InputFileError(path, f"expected a {kind} {what} file, found a folder or special file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputFileError(
+            path,
+            f"{what} is not UTF-8 text at byte {exc.start} (expected {kind}; save it as UTF-8)",
+        ) from exc
+
+
+def read_dict_rows(
+    lines: Sequence[str], delimiter: str, path: Path
+) -> tuple[list[str], list[dict[str, str]]]:
+    """``(header, rows)`` of a delimited table, cells stripped; a row with more fields than the
+    header, or a repeated column name, raises :class:`ManifestError` listing the rows."""
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = [h.strip() for h in next(reader, [])]
+    problems = []
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:
+        problems.append(f"header: column(s) {', '.join(repeated)} appear more than once")
+    rows = []
+    for lineno, cells in enumerate(reader, start=2):
+        if len(cells) > len(header):
+            problems.append(
+                f"row {lineno}: {len(cells)} fields, the header has {len(header)} (a stray "
+                f"{delimiter!r} or a missing quote?)"
+            )
+            continue
+        rows.append({h: (cells[i].strip() if i < len(cells) else "") for i, h in enumerate(header)})
+    if problems:
+        raise ManifestError(path, problems)
+    return header, rows
+
+
+#: a BIDS participant label: ``sub-`` and letters/digits only (no path separators, no dots)
+PARTICIPANT_ID = re.compile(r"sub-[A-Za-z0-9]+")
 
 
 def read_bids(root: str | Path, *, require_age: bool = True) -> Cohort:
@@ -107,15 +145,26 @@ def read_bids(root: str | Path, *, require_age: bool = True) -> Cohort:
     participants = root / "participants.tsv"
     if not participants.exists():
         raise InputFileError(root, "not a BIDS dataset: participants.tsv not found")
-    lines = [ln for ln in participants.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
-    reader = csv.DictReader(lines, delimiter="\t")
-    header = reader.fieldnames or []
+    text = read_table_text(participants, "participants table", "tab-separated")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    header, table = read_dict_rows(lines, "\t", participants)
     if "participant_id" not in header or (require_age and "age" not in header):
         raise ManifestError(
             participants,
             [f"expected columns participant_id and age, found: {', '.join(header)}"],
         )
-    info = {row["participant_id"].strip(): row for row in reader}
+    info: dict[str, dict[str, str]] = {}
+    bad: list[str] = []
+    for lineno, row in enumerate(table, start=2):
+        pid = row["participant_id"]
+        if not PARTICIPANT_ID.fullmatch(pid):
+            bad.append(f"row {lineno}: participant_id must be sub-<letters/digits>, found {pid!r}")
+        elif pid in info:
+            bad.append(f"row {lineno}: participant {pid} is listed twice")
+        else:
+            info[pid] = row
+    if bad:
+        raise ManifestError(participants, bad)
     rows: list[dict[str, str]] = []
     problems: list[str] = []
     for pid, row in sorted(info.items()):

@@ -3,7 +3,9 @@
 :func:`load_volume` returns float32 voxels in RAS+ canonical orientation together with the
 matching affine and validates the file where it enters the program: a missing file, a file that
 is not NIfTI (or a truncated gzip), 2D or multi-volume 4D data, complex or non-numeric voxels,
-NaN/Inf, an all-constant image or a non-invertible affine each raise
+NaN/Inf, an all-constant image, a non-invertible affine or an implausible geometry (voxels
+outside :data:`VOXEL_MM_RANGE`, more than :data:`MAX_VOXELS` voxels; checked from the header,
+before any voxel is read) each raise
 :class:`~brainuad.errors.InputFileError` with a one-line message that names the file.
 """
 
@@ -21,6 +23,10 @@ from brainuad.errors import InputFileError
 from brainuad.io.atomic import atomic_path
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: plausible voxel edge lengths of an MRI scan, mm (thick clinical slices to ultra-high field)
+VOXEL_MM_RANGE = (0.1, 20.0)
+#: at most 2^28 voxels (512 x 512 x 1024; 1 GiB as float32): more is a broken header
+MAX_VOXELS = 1 << 28
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,7 @@ def load_volume(
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise InputFileError(path, "affine is not invertible (zero or non-finite voxel axes)")
+    check_plausible_geometry(path, tuple(int(n) for n in shape), affine)
 
     try:  # reorienting a non-RAS image reads the voxels: inside the same error handling
         if canonical:
@@ -110,6 +117,24 @@ def load_volume(
     if not allow_constant and float(data.max()) == float(data.min()):
         raise InputFileError(path, f"image is all-constant (every voxel = {float(data.min()):g})")
     return Volume(np.ascontiguousarray(data, dtype=dtype), affine, path)
+
+
+def check_plausible_geometry(path: str | Path, shape: tuple[int, ...], affine: np.ndarray) -> None:
+    """:class:`InputFileError` for an implausible voxel size or voxel count (header only)."""
+    n_voxels = int(np.prod(np.asarray(shape, dtype=np.int64)))
+    if n_voxels > MAX_VOXELS:
+        raise InputFileError(
+            path,
+            f"implausible image size {'x'.join(map(str, shape))} ({n_voxels:.3g} voxels, at most "
+            f"{MAX_VOXELS:.3g} expected): a broken header?",
+        )
+    spacing = np.linalg.norm(np.asarray(affine, dtype=np.float64)[:3, :3], axis=0)
+    lo, hi = VOXEL_MM_RANGE
+    if not np.all((spacing >= lo) & (spacing <= hi)):
+        shown = " x ".join(f"{v:.4g}" for v in spacing)
+        raise InputFileError(
+            path, f"implausible voxel size {shown} mm (expected {lo:g}-{hi:g} mm per axis)"
+        )
 
 
 def save_volume(

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from brainuad.errors import ConfigError
+from brainuad.io.manifest import Cohort
 
 SKULL_STRIP_METHODS = ("auto", "deepbet", "mask", "none")
 INTERPOLATIONS = ("linear", "bspline")
@@ -231,3 +232,17 @@ def _positive(name: str, value: Any, minimum: float | None = None) -> None:
 def _int_at_least(name: str, value: Any, minimum: int) -> None:
     if not _is_int(value) or value < minimum:
         raise ConfigError(f"{name} must be an integer >= {minimum}, found {value!r}")
+
+
+def check_cohort_fits(config: PreprocessConfig, cohort: Cohort) -> None:
+    """Refuse, before any scan is read, settings the cohort cannot satisfy: ``skull_strip:
+    mask`` needs a brain mask for every scan (the manifest's ``mask`` column)."""
+    if config.skull_strip != "mask":
+        return
+    without = [s.subject_id for s in cohort if s.mask is None]
+    if without:
+        raise ConfigError(
+            f"{cohort.source}: skull_strip 'mask' needs a brain mask for every scan (manifest "
+            f"column 'mask'), missing for {len(without)} of {len(cohort)} (first: {without[0]}); "
+            "add the column or choose skull_strip auto, deepbet or none"
+        )

@@ -46,7 +46,7 @@ from brainuad.io.cache import CACHE_FORMAT_VERSION, settings_fingerprint, write_
 from brainuad.io.manifest import Cohort, Subject, read_cohort
 from brainuad.preprocessing import parts, store
 from brainuad.preprocessing.comparability import ComparabilityCheck, check_comparability
-from brainuad.preprocessing.config import PreprocessConfig
+from brainuad.preprocessing.config import PreprocessConfig, check_cohort_fits
 from brainuad.preprocessing.planning import (
     Plan,
     SubjectFailure,
@@ -157,6 +157,7 @@ def preprocess_cohort(
     check_executor(executor, scheduler)
     cfg = config or PreprocessConfig()
     cohort = cohort_or_path if isinstance(cohort_or_path, Cohort) else read_cohort(cohort_or_path)
+    check_cohort_fits(cfg, cohort)
     out = Path(out_dir)
     work = out / "subjects"
     work.mkdir(parents=True, exist_ok=True)

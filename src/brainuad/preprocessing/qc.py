@@ -20,6 +20,8 @@ import numpy as np
 from brainuad.io.atomic import atomic_path
 
 MIN_CROP_FRACTION = 0.98  # less means part of the brain fell outside the crop grid
+#: a "brain" below a decilitre (a newborn's is about 400 ml) is not a brain scan: QC failure
+MIN_BRAIN_ML = 100.0
 TILES_PER_ROW = 4
 TILES_PER_PAGE = 160
 QC_COLUMNS = (

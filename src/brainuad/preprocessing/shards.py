@@ -30,7 +30,7 @@ from brainuad.io.cache import settings_fingerprint
 from brainuad.io.lock import folder_lock
 from brainuad.io.manifest import Cohort, read_cohort
 from brainuad.preprocessing import parts, store
-from brainuad.preprocessing.config import PreprocessConfig
+from brainuad.preprocessing.config import PreprocessConfig, check_cohort_fits
 from brainuad.preprocessing.parts import ShardSpec
 from brainuad.preprocessing.pipeline import (
     PreprocessReport,
@@ -71,6 +71,7 @@ def preprocess_shard(
     check_executor(executor, scheduler)
     cfg = config or PreprocessConfig()
     cohort = cohort_or_path if isinstance(cohort_or_path, Cohort) else read_cohort(cohort_or_path)
+    check_cohort_fits(cfg, cohort)
     cache = Path(cache_dir)
     folder = parts.part_dir(cache, spec)
     settings = cache_settings(cfg)

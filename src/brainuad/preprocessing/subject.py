@@ -42,6 +42,7 @@ from brainuad.preprocessing import skullstrip, steps
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.geometry import Grid, SubjectGeometry, centred_grid, resample
 from brainuad.preprocessing.lesions import check_lesion_mask
+from brainuad.preprocessing.qc import MIN_BRAIN_ML
 from brainuad.preprocessing.register import register_to_template
 from brainuad.preprocessing.stripcheck import check_skull_stripped
 from brainuad.preprocessing.template import bbox_centre, load_template
@@ -143,6 +144,11 @@ def preprocess_subject(
         "input_skull_stripped": check.stripped,
         "input_zero_fraction": check.zero_fraction,
     }
+    if not qc["brain_volume_ml"] >= MIN_BRAIN_ML:
+        raise RuntimeError(
+            f"QC: implausible brain volume {qc['brain_volume_ml']:.3g} ml after skull stripping "
+            f"'{method}' (at least {MIN_BRAIN_ML:g} ml expected): not a brain scan?"
+        )
 
     # 4. registration
     ref_to_native = np.eye(4)

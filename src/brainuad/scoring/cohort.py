@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from brainuad.errors import CacheError
+from brainuad.errors import CacheError, CheckpointError, ConfigError
 from brainuad.io.cache import Cache
 from brainuad.io.nifti import save_volume
 from brainuad.models import VAE
@@ -45,10 +45,13 @@ def model_space_affine(cache: Cache) -> np.ndarray:
 
 
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else CPU."""
+    """``auto`` picks CUDA when available, else CPU; ``cuda`` without a GPU is a ConfigError."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r}: no CUDA GPU is available (use cpu or auto)")
+    return dev
 
 
 def select_indices(cache: Cache, split: str = "all") -> np.ndarray:
@@ -70,10 +73,20 @@ def score_run(
     **kwargs: object,
 ) -> pd.DataFrame:
     """Load a trained run's checkpoint (``last`` by default, as the paper scores the model after
-    its fixed number of epochs; ``best`` = lowest validation loss) and score ``split``."""
+    its fixed number of epochs; ``best`` = lowest validation loss) and score ``split``.
+
+    The cache must come from the preprocessing the run was trained on (same fingerprint)."""
     from brainuad.training import load_checkpoint
 
+    resolve_device(str(kwargs.get("device", "auto")))  # before any loading
     model, state = load_checkpoint(run_dir, which, expected_shape=cache.shape)
+    trained_on = state.get("fingerprint")
+    if trained_on is not None and trained_on != cache.fingerprint:
+        raise CacheError(
+            f"{cache.root}: preprocessing fingerprint {cache.fingerprint} differs from the "
+            f"{trained_on} the run {run_dir} was trained on (the cache was made with other "
+            "preprocessing settings; preprocess the scans as for training)"
+        )
     return score_cache(
         model,
         cache,
@@ -127,6 +140,13 @@ def score_cache(
             device=dev,
             keep_residuals=maps_dir is not None,
         )
+        bad = batch.nonfinite()
+        if bad:
+            sid = subjects["subject_id"].iloc[chunk[bad[0]]]
+            raise CheckpointError(
+                f"{cache.root}: the model's scores of subject {sid} are not finite (NaN or inf): "
+                "the weights hold non-finite values or the volume is corrupt"
+            )
         for j, i in enumerate(chunk):
             sid = str(subjects["subject_id"].iloc[i])
             age = float(ages[j])

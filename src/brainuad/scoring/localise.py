@@ -50,7 +50,6 @@ def processed_maps(
     cache: Cache,
     indices: np.ndarray,
     *,
-    needs_age: bool,
     config: PostprocessConfig,
     map_sigma: float = 1.0,
     batch_size: int = 8,
@@ -58,13 +57,14 @@ def processed_maps(
 ) -> Any:
     """Yield ``(cache index, post-processed map, eroded mask)`` for the subjects at ``indices``."""
     ages = np.asarray(cache.subjects["age"], dtype=float)
+    uses_age_input = bool(model.uses_age_input)  # the model says whether it reads the age
     for start in range(0, len(indices), batch_size):
         chunk = np.asarray(indices[start : start + batch_size], dtype=int)
         batch = score_batch(
             model,
             cache.volumes[chunk],
             cache.masks[chunk],
-            ages[chunk] if needs_age else None,
+            ages[chunk] if uses_age_input else None,
             device=device,
             keep_residuals=True,
         )
@@ -80,7 +80,6 @@ def localise_cache(
     lesions: np.ndarray,
     fractions: Any,
     *,
-    needs_age: bool,
     config: PostprocessConfig = PostprocessConfig(),
     n_resamples: int = 10_000,
     confidence: float = 0.95,
@@ -103,7 +102,7 @@ def localise_cache(
     affine = model_space_affine(cache)
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
     min_vox = min_component_voxels(config, voxel_ml)
-    kwargs = {"needs_age": needs_age, "config": config, "device": dev}
+    kwargs = {"config": config, "device": dev}
     val = cache.indices(split="val", label=0)
     healthy = [p[m] for _, p, m in processed_maps(model, cache, val, **kwargs)]
     thresholds = healthy_thresholds(healthy, FPRS)

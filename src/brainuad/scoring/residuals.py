@@ -39,6 +39,13 @@ class BatchScores:
     age_pred: np.ndarray | None
     residual: np.ndarray | None  # (B, X, Y, Z) |x - x~| * mask, when requested
 
+    def nonfinite(self) -> list[int]:
+        """Positions in the batch whose rec, KL or predicted age is NaN or infinite."""
+        ok = np.isfinite(self.rec) & np.isfinite(self.kl)
+        if self.age_pred is not None:
+            ok &= np.isfinite(self.age_pred)
+        return [int(i) for i in np.flatnonzero(~ok)]
+
 
 @torch.no_grad()
 def score_batch(

@@ -5,7 +5,9 @@ A checkpoint ``checkpoints/<which>.safetensors`` holds the model's parameters an
 metadata carries the whole state as JSON (model and training config, preprocessing
 fingerprint, seed, position, metrics, history, optimiser scalars), so weights and state can
 never disagree. ``<which>.json`` is a readable copy of that state written right after, with the
-SHA-256 of the weights file. Both are replaced atomically (temporary file + rename): a process
+SHA-256 of the weights file. A second metadata key, ``brainuad_sha256``, is the SHA-256 of the
+state JSON and of every tensor (name, dtype, shape, bytes): a flipped byte anywhere in the file
+is refused on load. Both files are replaced atomically (temporary file + rename): a process
 killed at any moment leaves the previous checkpoint loadable.
 
 Nothing is ever unpickled: pickle-based files (``.pt``, ``.pth``, ``.ckpt``, ``.pkl``) are
@@ -29,7 +31,9 @@ from brainuad.io.atomic import atomic_path, write_json_atomic
 from brainuad.models import VAE, ModelConfig, build_model
 
 CHECKPOINT_FORMAT = "brainuad-checkpoint"
-CHECKPOINT_VERSION = 2  # 2: age head a_p = age_mean + age_sd * head(features)
+# 2: age head a_p = age_mean + age_sd * head(features); 3: content hash of state + tensors
+CHECKPOINT_VERSION = 3
+DIGEST_KEY = "brainuad_sha256"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 WHICH = ("last", "best")
 
@@ -60,10 +64,21 @@ def save_checkpoint(
                     scalars.setdefault(str(pid), {})[key] = value
         state["optimizer"] = {"param_groups": osd["param_groups"], "scalars": scalars}
     blob = json.dumps(state, sort_keys=True, allow_nan=False)
+    meta = {"brainuad": blob, DIGEST_KEY: content_digest(blob, tensors)}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"brainuad": blob})
+        save_file(tensors, str(tmp), metadata=meta)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     write_json_atomic(path.with_suffix(".json"), {**state, "weights_sha256": digest})
+
+
+def content_digest(blob: str, tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of a checkpoint's state JSON and of each tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256(blob.encode("utf-8"))
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"\n{name}:{t.dtype}:{tuple(t.shape)}\n".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -106,8 +121,15 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     if state.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format version {state.get('format_version')} is not supported "
-            f"(this brainuad reads version {CHECKPOINT_VERSION}; version 1 predates the age "
-            "head's mean/SD parameterisation): train the model again with this release"
+            f"(this brainuad reads version {CHECKPOINT_VERSION}; earlier versions carry no "
+            "content hash): re-train the model with this release"
+        )
+    digest = content_digest(meta["brainuad"], tensors)
+    if meta.get(DIGEST_KEY) != digest:
+        raise CheckpointError(
+            f"{path}: content SHA-256 {digest[:16]}... does not match the recorded "
+            f"{str(meta.get(DIGEST_KEY))[:16]}...: the checkpoint is corrupted or was modified "
+            "(re-train, or restore it from a backup)"
         )
     return tensors, state
 

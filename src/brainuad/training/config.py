@@ -173,12 +173,38 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"training config: unknown field(s) {unknown}")
         kw = dict(data)
+        defaults = cls()
+        for key, value in kw.items():
+            _check_type(key, value, getattr(defaults, key))
         if "channels" in kw:
             kw["channels"] = tuple(kw["channels"])
         try:
             return cls(**kw)
         except TypeError as exc:
             raise ConfigError(f"training config: {exc}") from exc
+
+
+def _check_type(key: str, value: Any, default: Any) -> None:
+    """:class:`ConfigError` when ``value`` is not of the kind of the field's ``default``."""
+    if value is None and default is None:
+        return
+    if isinstance(default, bool):
+        ok, kind = isinstance(value, bool), "true or false"
+    elif isinstance(default, (int, float)):
+        kinds = (int,) if isinstance(default, int) else (int, float)
+        ok = isinstance(value, kinds) and not isinstance(value, bool)
+        kind = "a whole number" if isinstance(default, int) else "a number"
+    elif isinstance(default, str):
+        ok, kind = isinstance(value, str), "a string"
+    elif isinstance(default, tuple):
+        ok = isinstance(value, (list, tuple)) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        )
+        kind = "a list of whole numbers"
+    else:
+        return
+    if not ok:
+        raise ConfigError(f"training config: {key} must be {kind}, found {value!r}")
 
 
 def preset(name: str) -> TrainConfig:
