@@ -169,3 +169,27 @@ def test_bids_participants_tsv_hostile(tmp_path: Path) -> None:
     participants.mkdir()
     with pytest.raises(InputFileError, match=r"participants\.tsv: expected a tab-separated"):
         read_cohort(tmp_path)
+
+
+def test_bids_lesion_masks_next_to_the_scan_or_in_derivatives(tmp_path: Path) -> None:
+    _bids(tmp_path, False)
+    img = nib.Nifti1Image(blob_volume(), np.eye(4))
+    nib.save(img, str(tmp_path / "sub-01" / "anat" / "sub-01_label-tumor_mask.nii.gz"))
+    deriv = tmp_path / "derivatives" / "manual" / "sub-02" / "anat"
+    deriv.mkdir(parents=True)
+    nib.save(img, str(deriv / "sub-02_space-T1w_label-lesion_dseg.nii.gz"))
+    nib.save(img, str(deriv / "sub-02_desc-brain_mask.nii.gz"))  # a brain mask: never a lesion
+    cohort = read_cohort(tmp_path)
+    masks = {s.subject_id: s.lesion_mask for s in cohort}
+    assert masks["sub-01"] == tmp_path / "sub-01" / "anat" / "sub-01_label-tumor_mask.nii.gz"
+    assert masks["sub-02"] == deriv / "sub-02_space-T1w_label-lesion_dseg.nii.gz"
+
+
+def test_bids_two_lesion_masks_for_one_scan_are_refused(tmp_path: Path) -> None:
+    _bids(tmp_path, False)
+    img = nib.Nifti1Image(blob_volume(), np.eye(4))
+    anat = tmp_path / "sub-01" / "anat"
+    nib.save(img, str(anat / "sub-01_label-tumor_mask.nii.gz"))
+    nib.save(img, str(anat / "sub-01_label-lesion_mask.nii.gz"))
+    with pytest.raises(ManifestError, match="sub-01: expected at most one lesion mask, found"):
+        read_cohort(tmp_path)

@@ -178,21 +178,49 @@ def read_bids(root: str | Path, *, require_age: bool = True) -> Cohort:
             problems.append(f"{pid}: no anat/*_T1w.nii[.gz] found under {root / pid}")
         for img in images:
             sid = img.name.split("_T1w")[0]
-            rows.append(
-                {
-                    "subject_id": sid,
-                    "image": str(img.relative_to(root)),
-                    "age": (row.get("age") or "").strip(),
-                    "label": (row.get("label") or "").strip(),
-                    "participant_id": pid,
-                }
-            )
+            entry = {
+                "subject_id": sid,
+                "image": str(img.relative_to(root)),
+                "age": (row.get("age") or "").strip(),
+                "label": (row.get("label") or "").strip(),
+                "participant_id": pid,
+            }
+            lesions = bids_lesion_masks(root, img)
+            if len(lesions) > 1:
+                found = ", ".join(str(p.relative_to(root)) for p in lesions)
+                problems.append(f"{sid}: expected at most one lesion mask, found {found}")
+            elif lesions:
+                entry["lesion_mask"] = str(lesions[0].relative_to(root))
+            rows.append(entry)
     for sub in sorted(p.name for p in root.glob("sub-*") if p.is_dir()):
         if sub not in info:
             problems.append(f"{sub}: folder exists but is not listed in participants.tsv")
     if problems:
         raise ManifestError(participants, problems)
     return _build_cohort(rows, root, root, require_age=require_age, check_files=True)
+
+
+#: BIDS-derivative file names taken as a scan's lesion mask (the ``label`` entity of a mask or
+#: segmentation): ``<scan>[_...]_label-tumor[_...]_mask.nii.gz``, ``..._label-lesion..._dseg...``
+LESION_MASK_PATTERN = re.compile(
+    r"_label-(tumou?r|lesion)[A-Za-z0-9]*(_[^_]+)*_(mask|dseg)\.nii(\.gz)?$"
+)
+
+
+def bids_lesion_masks(root: Path, image: Path) -> list[Path]:
+    """Lesion masks of the T1w ``image`` of a BIDS dataset at ``root``: files of the same scan
+    (name prefix up to ``_T1w``) whose ``label`` entity is ``tumor``/``tumour``/``lesion``, next
+    to the image or in ``derivatives/<pipeline>/`` at the same relative folder. Brain masks
+    (``desc-brain_mask``) have no such label and are never taken."""
+    prefix = image.name.split("_T1w")[0]
+    rel = image.parent.relative_to(root)
+    folders = [image.parent, *sorted((root / "derivatives").glob(f"*/{rel.as_posix()}"))]
+    found = []
+    for folder in folders:
+        for p in sorted(folder.glob(f"{prefix}_*")):
+            if p.is_file() and LESION_MASK_PATTERN.search(p.name[len(prefix) :]):
+                found.append(p)
+    return found
 
 
 def _build_cohort(
