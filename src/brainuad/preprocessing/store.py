@@ -168,18 +168,18 @@ def load_lesions(cache_or_root: Cache | str | Path) -> np.ndarray | None:
     """Lesion masks (N, X, Y, Z) uint8 memmap in cache order, or None when the cohort had none."""
     cache = _cache(cache_or_root)
     name = cache.meta.get("extra_files", {}).get("lesions")
-    if not name:
-        return None
+    return None if not name else _load_per_voxel(cache, name, "lesion masks")
+
+
+def _load_per_voxel(cache: Cache, name: str, what: str) -> np.ndarray:
+    """The memory-mapped per-voxel array ``name`` of ``cache``, checked against its volumes."""
     try:
         arr = np.load(cache.root / name, mmap_mode="r")
     except (OSError, ValueError) as exc:
-        raise CacheError(
-            f"{cache.root / name}: lesion masks missing or unreadable ({exc})"
-        ) from exc
+        raise CacheError(f"{cache.root / name}: {what} missing or unreadable ({exc})") from exc
     if arr.shape != cache.volumes.shape:
         raise CacheError(
-            f"{cache.root / name}: lesion masks have shape {arr.shape}, "
-            f"volumes {cache.volumes.shape}"
+            f"{cache.root / name}: {what} have shape {arr.shape}, volumes {cache.volumes.shape}"
         )
     return arr
 
@@ -213,18 +213,7 @@ def load_lesion_fractions(cache_or_root: Cache | str | Path) -> LesionFractions 
     if not name:
         binary = load_lesions(cache)
         return None if binary is None else LesionFractions(binary, 1.0)
-    try:
-        arr = np.load(cache.root / name, mmap_mode="r")
-    except (OSError, ValueError) as exc:
-        raise CacheError(
-            f"{cache.root / name}: lesion fractions missing or unreadable ({exc})"
-        ) from exc
-    if arr.shape != cache.volumes.shape:
-        raise CacheError(
-            f"{cache.root / name}: lesion fractions have shape {arr.shape}, "
-            f"volumes {cache.volumes.shape}"
-        )
-    return LesionFractions(arr, FRACTION_SCALE)
+    return LesionFractions(_load_per_voxel(cache, name, "lesion fractions"), FRACTION_SCALE)
 
 
 def versions(config: PreprocessConfig) -> dict[str, str]:
