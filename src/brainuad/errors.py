@@ -70,3 +70,13 @@ def describe_os_error(exc: OSError, path: str | Path | None = None) -> str:
     if path is None and exc.filename2 is not None:
         text += f" (-> {exc.filename2})"
     return text
+
+
+def one_line_error(exc: BaseException) -> str:
+    """One line for an ``errors.csv``: the message of a brainuad error (it names the file), else
+    ``Type: first line of the message``."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else ""
+    if isinstance(exc, BrainUADError):
+        return text or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -94,7 +94,9 @@ def test_help_describes_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--n-resamples" in text and "BCa" in text and "--alpha-grid" in text
 
 
-def test_evaluate_copies_localisation_records_and_refuses_a_bad_one(tmp_path: Path) -> None:
+def test_evaluate_copies_localisation_records_and_refuses_a_bad_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     record = {"method": "VAE", "pooled": {"auroc": 0.8, "auprc": 0.3}, "thresholds": {}}
     good = tmp_path / "VAE_loc.json"
     good.write_text(json.dumps(record))
@@ -104,6 +106,10 @@ def test_evaluate_copies_localisation_records_and_refuses_a_bad_one(tmp_path: Pa
     assert json.loads(out.read_text())["localisation"] == {"VAE": record}
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"method": "VAE"}))
+    capsys.readouterr()  # the first run's output
     out2 = tmp_path / "other" / "metrics.json"
     assert main(["evaluate", *files, "--out", str(out2), *FAST, "--localisation", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {bad}: expected a localisation record")
+    assert not out2.parent.exists()
     assert not out2.exists()

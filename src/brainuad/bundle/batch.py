@@ -36,7 +36,7 @@ from brainuad.bundle.outputs import (
     write_scan,
 )
 from brainuad.bundle.predict import ScanInput, ScanPrediction, predict_preprocessed, preprocess_scan
-from brainuad.errors import BrainUADError, ConfigError, EnvironmentProblem
+from brainuad.errors import BrainUADError, ConfigError, EnvironmentProblem, one_line_error
 from brainuad.preprocessing import PreprocessConfig
 
 Log = Callable[[str], None]
@@ -72,7 +72,7 @@ def _preprocess_job(config: PreprocessConfig, scan: ScanInput) -> tuple[str, Any
     try:
         return "ok", preprocess_scan(config, scan)
     except Exception as exc:  # reported per scan; the batch goes on
-        return "error", _reason(exc)
+        return "error", one_line_error(exc)
 
 
 def _init_worker() -> None:
@@ -158,15 +158,6 @@ def predict_to_folder(
     )
 
 
-def _reason(exc: BaseException) -> str:
-    """One line for ``errors.csv``: the message of a brainuad error, else type and message."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if isinstance(exc, BrainUADError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 def _predict_batch(
     bundle: Bundle,
     ready: list[ScanInput],
@@ -184,14 +175,14 @@ def _predict_batch(
         if stop_on_error or isinstance(exc, EnvironmentProblem):
             raise
         if len(ready) == 1:
-            failures.append((ready[0].subject_id, str(ready[0].image), _reason(exc)))
+            failures.append((ready[0].subject_id, str(ready[0].image), one_line_error(exc)))
             return []
     results: list[ScanPrediction] = []
     for scan, prep in zip(ready, preps, strict=True):
         try:
             results.extend(predict_preprocessed(bundle, [scan], [prep]))
         except (BrainUADError, ValueError, RuntimeError, FloatingPointError) as exc:
-            failures.append((scan.subject_id, str(scan.image), _reason(exc)))
+            failures.append((scan.subject_id, str(scan.image), one_line_error(exc)))
     return results
 
 
@@ -211,7 +202,7 @@ def _preprocess_batch(
             except Exception as exc:  # one bad scan never sinks the batch (module docstring)
                 if stop_on_error or isinstance(exc, EnvironmentProblem):
                     raise
-                failures.append((scan.subject_id, str(scan.image), _reason(exc)))
+                failures.append((scan.subject_id, str(scan.image), one_line_error(exc)))
         return ready, preps
     futures = [pool.submit(_preprocess_job, bundle.preprocess, scan) for scan in batch]
     for scan, fut in zip(batch, futures, strict=True):

@@ -101,7 +101,7 @@ def evaluate(
         write_metrics,
     )
     from brainuad.evaluation.study import evaluate_methods
-    from brainuad.experiment.localise import add_localisation, read_localisation
+    from brainuad.experiment.localise import read_localisation
 
     check_confidence(confidence)
     csv_path_for(out)
@@ -125,8 +125,7 @@ def evaluate(
             alphas=alphas,
             gammas=gammas,
         )
-        json_path, csv_path = write_metrics(study, out)
-        add_localisation(json_path, records)
+        json_path, csv_path = write_metrics(study, out, records)
         pct = f"{100 * confidence:g}%"
         typer.echo(f"Table 1: combined score on the test split ({pct} BCa CIs in brackets)")
         typer.echo(format_table1(study))

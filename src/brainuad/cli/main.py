@@ -110,30 +110,28 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
         return EXIT_INTERRUPTED
-    except EnvironmentProblem as exc:
+    except (BrainUADError, OSError, MemoryError) as exc:
         if debug:
             raise
-        return _fail(str(exc), EXIT_ENVIRONMENT)
-    except BrainUADError as exc:
-        if debug:
-            raise
-        return _fail(str(exc), EXIT_INPUT)
-    except OSError as exc:
-        if debug:
-            raise
-        return _fail(describe_os_error(exc), EXIT_ENVIRONMENT)
-    except MemoryError as exc:
-        if debug:
-            raise
-        detail = str(exc).strip().splitlines()
-        why = f" ({detail[0]})" if detail else ""
-        return _fail(f"not enough memory{why}", EXIT_ENVIRONMENT)
+        return _fail(*_message_and_status(exc))
     except Exception as exc:  # click usage errors (bad option, missing argument)
         if isinstance(exc, _click_exception_types()):
             exc.show()  # type: ignore[attr-defined]
             return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     return rv if isinstance(rv, int) else 0
+
+
+def _message_and_status(exc: BrainUADError | OSError | MemoryError) -> tuple[str, int]:
+    """The one-line message and exit status of an error the CLI reports without a traceback."""
+    if isinstance(exc, EnvironmentProblem):
+        return str(exc), EXIT_ENVIRONMENT
+    if isinstance(exc, BrainUADError):
+        return str(exc), EXIT_INPUT
+    if isinstance(exc, OSError):
+        return describe_os_error(exc), EXIT_ENVIRONMENT
+    detail = str(exc).strip().splitlines()
+    return "not enough memory" + (f" ({detail[0]})" if detail else ""), EXIT_ENVIRONMENT
 
 
 def _fail(message: str, status: int) -> int:

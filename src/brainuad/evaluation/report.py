@@ -23,7 +23,8 @@
          "auc_b", "difference": {"value", "ci_low", "ci_high"}, "p_bootstrap",
          "delong_z", "delong_se", "p_delong", "n_resamples", "confidence"}
       ],
-      "skipped_comparisons": [{"method_a", "method_b", "reason"}]
+      "skipped_comparisons": [{"method_a", "method_b", "reason"}],
+      "localisation": {method: record}   # voxel level, with lesion masks (docs/localisation.md)
     }
 
 ``metrics.csv`` is the flat table: one row per (method, score) with the chosen weights, the
@@ -33,7 +34,9 @@ MAEs (repeated on each row of the method; empty without an age head).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -91,11 +94,21 @@ def csv_path_for(json_path: str | Path) -> Path:
     return path.with_suffix(".csv")
 
 
-def write_metrics(study: StudyEvaluation, json_path: str | Path) -> tuple[Path, Path]:
-    """Write ``metrics.json`` and the flat ``metrics.csv`` beside it, each atomically."""
+def write_metrics(
+    study: StudyEvaluation,
+    json_path: str | Path,
+    localisation: Mapping[str, dict[str, Any]] | None = None,
+) -> tuple[Path, Path]:
+    """Write ``metrics.json`` and the flat ``metrics.csv`` beside it, each atomically.
+
+    ``localisation``: voxel-level records by method, stored under ``"localisation"`` (none: the
+    key is left out)."""
     json_path = Path(json_path)
     csv_path = csv_path_for(json_path)
-    write_json_atomic(json_path, study.to_dict())
+    doc = study.to_dict()
+    if localisation:
+        doc["localisation"] = dict(localisation)
+    write_json_atomic(json_path, doc)
     with atomic_path(csv_path) as tmp:
         flat_table(study).to_csv(tmp, index=False, float_format="%.10g")
     return json_path, csv_path

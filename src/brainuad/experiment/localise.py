@@ -11,7 +11,7 @@ trained model's, the post-processing options, the evaluation settings) is unchan
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +103,10 @@ def run_localise(
     return fp
 
 
-def merge_into_metrics(output: Path, methods: Sequence[str], metrics_path: Path) -> None:
-    """Copy the study's localisation records (those that exist) into ``metrics.json``."""
+def study_localisation(output: Path, methods: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The study's localisation records (those that exist), by method, for ``metrics.json``."""
     paths = [localisation_paths(output, m)[0] for m in methods]
-    add_localisation(metrics_path, read_localisation([p for p in paths if p.exists()]))
+    return read_localisation([p for p in paths if p.exists()])
 
 
 def read_localisation(paths: list[Path]) -> dict[str, dict[str, Any]]:
@@ -128,12 +128,3 @@ def read_localisation(paths: list[Path]) -> dict[str, dict[str, Any]]:
 def read_json(path: Path) -> Any:
     """A JSON file's content."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
-
-
-def add_localisation(metrics_path: Path, records: Mapping[str, dict[str, Any]]) -> None:
-    """Write ``records`` into ``metrics.json`` under ``"localisation"`` (atomically)."""
-    if not records:
-        return
-    doc = json.loads(metrics_path.read_text(encoding="utf-8"))
-    doc["localisation"] = {m: records[m] for m in records}
-    write_json_atomic(metrics_path, doc)

@@ -350,8 +350,7 @@ def _evaluate(
         confidence=config.confidence,
         brain_age={"ridge": ridge},
     )
-    write_metrics(study, metrics_path)
-    localise.merge_into_metrics(config.output, config.methods, metrics_path)
+    write_metrics(study, metrics_path, localise.study_localisation(config.output, config.methods))
     state.finish("evaluate", started)
     ran.append("evaluate")
     return metrics_path, _summary(format_table1(study), study.to_dict())

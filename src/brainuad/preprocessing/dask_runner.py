@@ -26,14 +26,13 @@ from typing import Any
 
 from tqdm import tqdm
 
-from brainuad.errors import ConfigError
+from brainuad.errors import ConfigError, one_line_error
 from brainuad.preprocessing.config import PreprocessConfig
 from brainuad.preprocessing.workers import (
     CRASHED,
     Task,
     TaskFn,
     default_jobs,
-    one_line_error,
     process_task,
 )
 

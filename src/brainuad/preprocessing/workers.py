@@ -20,6 +20,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from brainuad.errors import one_line_error
 from brainuad.preprocessing import store
 from brainuad.preprocessing.config import PreprocessConfig
 
@@ -50,17 +51,6 @@ def process_task(task: Task, config: PreprocessConfig) -> dict[str, Any]:
     except Exception as exc:  # any failure of one subject is reported, the others go on
         return {"error": one_line_error(exc)}
     return {"meta": meta, "error": None}
-
-
-def one_line_error(exc: BaseException) -> str:
-    """``Type: first line of the message`` (BrainUADError messages already name the file)."""
-    from brainuad.errors import BrainUADError
-
-    lines = str(exc).strip().splitlines()
-    text = lines[0] if lines else ""
-    if isinstance(exc, BrainUADError):
-        return text or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def default_jobs() -> int:
